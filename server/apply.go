@@ -1,0 +1,119 @@
+package server
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coord-dev/coord/internal/wire"
+	"github.com/coord-dev/coord/watch"
+	"github.com/coord-dev/coord/znode"
+)
+
+// runApply is the apply goroutine: it applies committed entries in log order,
+// then publishes their effects (watch events, answers, session ends) while
+// reads are held off, so no client sees a response reflecting a zxid before
+// the watch events of that zxid.
+func (s *Server) runApply() {
+	var lastCompact uint64 = s.state.AppliedIndex()
+	for {
+		var items []applyItem
+		select {
+		case items = <-s.applyc:
+		case <-s.stopc:
+			return
+		}
+		// Take whatever else is queued: one pebble batch for all of it.
+		for more := true; more && len(items) < 4096; {
+			select {
+			case next := <-s.applyc:
+				items = append(items, next...)
+			default:
+				more = false
+			}
+		}
+		start := time.Now()
+		s.viewMu.Lock()
+		err := s.state.Apply(items, s.publish)
+		s.viewMu.Unlock()
+		if err != nil {
+			s.fatal(fmt.Errorf("apply: %w", err))
+			return
+		}
+		s.metrics.applyBatch.Observe(float64(len(items)))
+		s.metrics.applyLatency.Observe(time.Since(start).Seconds())
+		if applied := s.state.AppliedIndex(); applied-lastCompact >= s.cfg.SnapshotEntries {
+			lastCompact = applied
+			s.compact(applied)
+		}
+	}
+}
+
+// publish runs inside Apply after the batch committed and before any reader
+// can see it. It must not block.
+func (s *Server) publish(outcomes []znode.Outcome) {
+	var last uint64
+	for i := range outcomes {
+		o := &outcomes[i]
+		last = o.Index
+		for _, c := range o.Changes {
+			s.fireWatch(c)
+		}
+		if o.Closed != 0 {
+			s.sessionClosed(o.Closed, o.Index)
+		}
+		if o.Entry == nil {
+			continue
+		}
+		if o.Entry.Op.Kind == znode.OpCreateSession && o.Result.Err == wire.OK && !o.Duplicate {
+			s.sessionCreated(o.Entry.Op.SessionID, time.Duration(o.Entry.Op.TimeoutMs)*time.Millisecond)
+		}
+		if p := s.waiters.take(o.Entry.ID); p != nil {
+			p.done(o, nil)
+		}
+	}
+	if last != 0 {
+		s.applied.set(last)
+	}
+}
+
+// fireWatch delivers one change to the watchers it triggers, skipping
+// sessions that may not read the path.
+func (s *Server) fireWatch(c znode.Change) {
+	for _, f := range s.watches.Trigger(c) {
+		cn := s.conns.get(f.Watcher)
+		if cn == nil {
+			continue
+		}
+		if !s.state.Allowed(c.ACL, cn.identities(), wire.PermRead) {
+			continue
+		}
+		cn.push(wire.WatchEvent(f.Event, f.Path, f.Zxid))
+	}
+	s.metrics.watchEvents.Add(1)
+}
+
+// viewLocked runs fn while no apply publishes: what fn reads and the watches
+// it sets are consistent with one applied index.
+func (s *Server) view(fn func()) {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	fn()
+}
+
+// compact trims the raft log and the change history, keeping
+// HistoryEntries behind the applied index for lagging followers and watch
+// replay.
+func (s *Server) compact(applied uint64) {
+	if applied <= s.cfg.HistoryEntries {
+		return
+	}
+	at := applied - s.cfg.HistoryEntries
+	if err := s.state.TrimHistory(at); err != nil {
+		s.log.Warn("trim change history", "err", err)
+	}
+	s.ctrl(func(r *raftLoop) { r.compactLog(at) })
+}
+
+var _ sync.Locker = (*sync.Mutex)(nil)
+var _ = watch.NewRegistry

@@ -1,0 +1,391 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/coord-dev/coord/internal/wire"
+	"github.com/coord-dev/coord/watch"
+	"github.com/coord-dev/coord/znode"
+)
+
+// conn is one client websocket. It has three goroutines: the reader (reads
+// and decodes frames, handles connect, hands requests to the executor in
+// order), the executor (runs requests in order: proposes writes, batches
+// reads behind one read index) and the writer (the only one writing data
+// frames). Responses are released in request order by outbound.
+type conn struct {
+	s   *Server
+	ws  *websocket.Conn
+	wid watch.WatcherID
+	ip  string
+	log *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		idents []znode.Ident
+	}
+	sess    atomic.Uint64 // the session, once connected
+	timeout atomic.Int64  // negotiated session timeout, ns
+
+	reqs     chan *request
+	out      outbound
+	inflight atomic.Int64
+	writes   sync.WaitGroup // writes proposed and not yet answered
+	closing  atomic.Bool    // a close request was read: read no more
+	done     chan struct{}  // closed when the connection is torn down
+	doneOnce sync.Once
+}
+
+type request struct {
+	req   wire.Request
+	slot  *slot
+	start time.Time
+}
+
+func (c *conn) session() wire.SessionID { return wire.SessionID(c.sess.Load()) }
+
+func (c *conn) identities() []znode.Ident {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.idents
+}
+
+func (c *conn) addIdent(id znode.Ident) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Contains(c.mu.idents, id) {
+		// Copy on write: identities() hands the slice out without the lock.
+		c.mu.idents = append(slices.Clone(c.mu.idents), id)
+	}
+}
+
+// push queues a pushed frame; a full queue closes the connection.
+func (c *conn) push(r wire.Response) {
+	if !c.out.push(r) {
+		c.s.metrics.slowConsumers.Inc()
+	}
+}
+
+// complete answers a request, releasing its slot.
+func (c *conn) complete(r *request, resp wire.Response) {
+	resp.Xid = r.req.Xid
+	c.inflight.Add(-1)
+	c.s.metrics.observe(r.req.Op, resp.Err, r.start)
+	if !c.out.complete(r.slot, resp) {
+		c.s.metrics.slowConsumers.Inc()
+	}
+}
+
+// teardown ends the connection: closes the socket so the reader and writer
+// return, and removes the connection's watches.
+func (c *conn) teardown() {
+	c.doneOnce.Do(func() {
+		close(c.done)
+		_ = c.ws.Close()
+		c.s.watches.RemoveWatcher(c.wid)
+		if id := c.session(); id != 0 {
+			c.s.sessions.detach(id, c)
+		}
+		c.s.conns.remove(c)
+	})
+}
+
+// handleWS upgrades /v1/ws and runs the connection.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	if !s.conns.admit(ip, s.cfg.MaxConnsPerIP) {
+		s.metrics.refusedConns.Inc()
+		http.Error(w, "too many connections from "+ip, http.StatusTooManyRequests)
+		return
+	}
+	up := websocket.Upgrader{
+		HandshakeTimeout:  s.cfg.HandshakeTimeout,
+		ReadBufferSize:    16 << 10,
+		WriteBufferSize:   16 << 10,
+		EnableCompression: true,
+		CheckOrigin:       s.checkOrigin,
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		s.conns.release(ip)
+		return // Upgrade has answered the client (e.g. 403 for a foreign origin)
+	}
+	c := &conn{
+		s:    s,
+		ws:   ws,
+		ip:   ip,
+		reqs: make(chan *request, s.cfg.MaxInFlight+8),
+		done: make(chan struct{}),
+	}
+	c.out.init(s.cfg.MaxOutboundBytes)
+	c.mu.idents = []znode.Ident{{Scheme: "ip", ID: ip}}
+	c.wid = s.conns.add(c)
+	c.log = s.log.With("conn", uint64(c.wid), "remote", r.RemoteAddr)
+	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
+	s.metrics.connections.Inc()
+	s.conns.wg.Add(3)
+	go func() { defer s.conns.wg.Done(); c.runWriter() }()
+	go func() { defer s.conns.wg.Done(); c.runExecutor() }()
+	go func() {
+		defer s.conns.wg.Done()
+		defer s.metrics.connections.Dec()
+		defer s.conns.release(ip)
+		c.runReader()
+	}()
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// checkOrigin accepts programs (no Origin), the server's own origin, and the
+// configured allowed origins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// runReader reads frames until the socket fails or closes.
+func (c *conn) runReader() {
+	defer c.teardown()
+	s := c.s
+	_ = c.ws.SetReadDeadline(time.Now().Add(s.cfg.FirstFrameTimeout))
+	c.ws.SetPingHandler(func(data string) error {
+		c.heartbeat()
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	for {
+		mt, frame, err := c.ws.ReadMessage()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+				c.log.Debug("websocket read ended", "err", err)
+			}
+			return
+		}
+		if c.closing.Load() {
+			continue // frames after close are not answered
+		}
+		c.heartbeat()
+		if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
+			continue
+		}
+		req, derr := wire.DecodeRequest(frame)
+		connected := c.session() != 0
+		if derr != nil {
+			c.answerNow(req.Xid, wire.CodeOf(derr), derr.Error())
+			if !connected && wire.CodeOf(derr) != wire.MarshallingError {
+				c.out.closeAfter(websocket.ClosePolicyViolation, "first frame must be connect")
+			}
+			continue
+		}
+		if !connected {
+			if req.Op != wire.OpConnect {
+				c.answerNow(req.Xid, wire.BadArguments, "the first request must be connect")
+				c.out.closeAfter(websocket.ClosePolicyViolation, "first frame must be connect")
+				continue
+			}
+			if !c.connect(&req) {
+				c.closing.Store(true)
+			}
+			continue
+		}
+		if req.Xid <= 0 {
+			c.answerNow(req.Xid, wire.BadArguments, "xid must be a positive integer")
+			continue
+		}
+		if n := c.inflight.Add(1); n > int64(s.cfg.MaxInFlight) {
+			c.inflight.Add(-1)
+			c.answerNow(req.Xid, wire.Throttled, "too many requests in flight on this connection")
+			continue
+		}
+		if req.Op == wire.OpClose {
+			c.closing.Store(true)
+		}
+		r := &request{req: req, slot: c.out.reserve(), start: time.Now()}
+		select {
+		case c.reqs <- r:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// answerNow answers a request that never reached the executor, in order.
+func (c *conn) answerNow(xid int64, code wire.Code, msg string) {
+	sl := c.out.reserve()
+	c.s.metrics.observe("unknown", code, time.Time{})
+	c.out.complete(sl, wire.Response{Xid: xid, Zxid: int64(c.s.applied.load()), Err: code, Msg: msg})
+}
+
+// heartbeat records that the session is alive and extends the read deadline.
+func (c *conn) heartbeat() {
+	id := c.session()
+	if id == 0 {
+		return
+	}
+	t := time.Duration(c.timeout.Load())
+	_ = c.ws.SetReadDeadline(time.Now().Add(t))
+	c.s.touch(id, t)
+}
+
+// runWriter writes queued frames until the connection ends.
+func (c *conn) runWriter() {
+	defer c.teardown()
+	var (
+		frames []wire.Response
+		buf    []byte
+	)
+	for {
+		select {
+		case <-c.out.signal:
+		case <-c.done:
+			return
+		}
+		var (
+			code    int
+			text    string
+			closeIt bool
+		)
+		frames, code, text, closeIt = c.out.take(frames)
+		for i := range frames {
+			buf = frames[i].AppendJSON(buf[:0])
+			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
+				c.log.Debug("websocket write failed", "err", err)
+				return
+			}
+		}
+		clear(frames)
+		if closeIt {
+			msg := websocket.FormatCloseMessage(code, text)
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second))
+			// Give the client a moment to answer the close, then go.
+			_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+// connRegistry tracks live connections: by watcher id (for watch delivery)
+// and per client IP (for the connection limit).
+type connRegistry struct {
+	wg sync.WaitGroup
+	mu struct {
+		sync.Mutex
+		next  watch.WatcherID
+		byID  map[watch.WatcherID]*conn
+		perIP map[string]int
+	}
+}
+
+func (r *connRegistry) init() {
+	r.mu.byID = map[watch.WatcherID]*conn{}
+	r.mu.perIP = map[string]int{}
+}
+
+func (r *connRegistry) admit(ip string, max int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.perIP[ip] >= max {
+		return false
+	}
+	r.mu.perIP[ip]++
+	return true
+}
+
+func (r *connRegistry) release(ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.perIP[ip] <= 1 {
+		delete(r.mu.perIP, ip)
+	} else {
+		r.mu.perIP[ip]--
+	}
+}
+
+func (r *connRegistry) add(c *conn) watch.WatcherID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mu.next++
+	r.mu.byID[r.mu.next] = c
+	return r.mu.next
+}
+
+func (r *connRegistry) remove(c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.byID[c.wid] == c {
+		delete(r.mu.byID, c.wid)
+	}
+}
+
+func (r *connRegistry) get(id watch.WatcherID) *conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.byID[id]
+}
+
+func (r *connRegistry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mu.byID)
+}
+
+// closeAll tears down every connection (server stopping).
+func (r *connRegistry) closeAll() {
+	r.mu.Lock()
+	all := make([]*conn, 0, len(r.mu.byID))
+	for _, c := range r.mu.byID {
+		all = append(all, c)
+	}
+	r.mu.Unlock()
+	for _, c := range all {
+		_ = c.ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closeServerStop, "server stopping"), time.Now().Add(100*time.Millisecond))
+		c.teardown()
+	}
+}
+
+// wait waits for every connection goroutine to return.
+func (r *connRegistry) wait() { r.wg.Wait() }
+
+var _ = context.Background

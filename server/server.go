@@ -1,0 +1,280 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/coord-dev/coord/internal/raftstore"
+	"github.com/coord-dev/coord/internal/wire"
+	"github.com/coord-dev/coord/session"
+	"github.com/coord-dev/coord/watch"
+	"github.com/coord-dev/coord/znode"
+)
+
+// Version is the server's version, reported by /v1/status.
+const Version = "0.1.0"
+
+// Server is one coordd member: a raft node over pebble, the znode state
+// machine, and the client endpoints. Create it with New, run it with Start,
+// stop it with Close.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	id          uint64
+	incarnation uint64
+	db    *pebble.DB
+	rlog  *raftstore.Store
+	state *znode.Store
+
+	watches *watch.Registry
+	metrics *metrics
+
+	// Channels into the raft goroutine (node.go), which owns the RawNode.
+	propc  chan *proposal
+	readc  chan *readRequest
+	recvc  chan raftMessage
+	ctrlc  chan func(r *raftLoop)
+	applyc chan []applyItem
+
+	waiters waitRegistry
+	viewMu  sync.RWMutex // held to write by apply+publish, to read by reads that must see one applied index
+	applied appliedIndex
+
+	// Published raft status, written by the raft goroutine.
+	term     atomic.Uint64
+	commit   atomic.Uint64
+	leader   atomic.Uint64
+	role     atomic.Value // string: leader, follower, candidate, learner
+	members  atomic.Pointer[membership]
+	nextProp atomic.Uint64
+
+	sessions sessionState
+	conns    connRegistry
+
+	clientLn net.Listener
+	peerLn   net.Listener
+	httpSrv  *http.Server
+	peers    *transport
+
+	stopOnce sync.Once
+	stopc    chan struct{} // closed by Close
+	fatalc   chan error    // receives the first fatal error
+	fatalOne sync.Once
+	wg       sync.WaitGroup
+}
+
+// New opens the data dir and prepares the server; it does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		watches: watch.NewRegistry(),
+		propc:   make(chan *proposal, 4096),
+		readc:   make(chan *readRequest, 4096),
+		recvc:   make(chan raftMessage, 4096),
+		ctrlc:   make(chan func(*raftLoop), 64),
+		applyc:  make(chan []applyItem, 64),
+		stopc:   make(chan struct{}),
+		fatalc:  make(chan error, 1),
+	}
+	s.applied.init()
+	s.waiters.init()
+	s.sessions.init()
+	s.conns.init()
+	s.metrics = newMetrics(s)
+	s.role.Store("follower")
+
+	db, err := pebble.Open(filepath.Join(cfg.DataDir, "db"), &pebble.Options{
+		Logger: pebbleLogger{s.log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open pebble: %w", err)
+	}
+	s.db = db
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStores()
+		}
+	}()
+	s.rlog, err = raftstore.Open(db, raftstore.Config{Logger: s.log.With("component", "raftlog")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	s.state, err = znode.Open(db, znode.Config{
+		MaxDataBytes: cfg.MaxDataBytes,
+		SuperDigest:  cfg.SuperDigest,
+		Logger:       s.log.With("component", "znode"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	if err := s.loadIdentity(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// ID returns this member's id.
+func (s *Server) ID() uint64 { return s.id }
+
+// ClientAddr returns the bound client address (after Start).
+func (s *Server) ClientAddr() string { return s.clientLn.Addr().String() }
+
+// PeerAddr returns the bound peer address (after Start).
+func (s *Server) PeerAddr() string { return s.peerLn.Addr().String() }
+
+// Done is closed... it receives the error that stopped the server when a
+// fatal error (a failed fsync, a corrupt store) stopped it.
+func (s *Server) Done() <-chan error { return s.fatalc }
+
+// Start binds the listeners and starts the raft, apply and client goroutines.
+func (s *Server) Start() error {
+	var err error
+	s.clientLn, err = net.Listen("tcp", s.cfg.ClientAddr)
+	if err != nil {
+		return fmt.Errorf("listen client address: %w", err)
+	}
+	s.peerLn, err = net.Listen("tcp", s.cfg.PeerAddr)
+	if err != nil {
+		s.clientLn.Close()
+		return fmt.Errorf("listen peer address: %w", err)
+	}
+	if s.cfg.AdvertiseClientAddr == "" {
+		s.cfg.AdvertiseClientAddr = s.clientLn.Addr().String()
+	}
+	if s.cfg.AdvertisePeerAddr == "" {
+		s.cfg.AdvertisePeerAddr = s.peerLn.Addr().String()
+	}
+	rn, err := s.newRaftNode()
+	if err != nil {
+		s.clientLn.Close()
+		s.peerLn.Close()
+		return err
+	}
+	s.peers = newTransport(s)
+	s.httpSrv = s.newHTTPServer()
+
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.runRaft(rn) }()
+	go func() { defer s.wg.Done(); s.runApply() }()
+	go func() { defer s.wg.Done(); s.runLeaderDuties() }()
+	go func() {
+		defer s.wg.Done()
+		if err := s.httpSrv.Serve(s.clientLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fatal(fmt.Errorf("client listener: %w", err))
+		}
+	}()
+	s.peers.start(s.peerLn)
+	s.log.Info("coordd started", "id", s.id, "client_addr", s.clientLn.Addr().String(),
+		"peer_addr", s.peerLn.Addr().String(), "data_dir", s.cfg.DataDir, "applied", s.state.AppliedIndex())
+	return nil
+}
+
+// Close stops the server: it transfers leadership when it leads a cluster,
+// closes client connections, stops raft and closes the stores. ctx bounds
+// the leadership transfer.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		if s.httpSrv != nil {
+			s.transferLeadershipOnClose(ctx)
+			_ = s.httpSrv.Close() // closes the listener; hijacked websockets are closed below
+			s.conns.closeAll()
+			close(s.stopc)
+			s.peers.stop()
+			s.wg.Wait()
+			s.conns.wait()
+		}
+		err = s.closeStores()
+	})
+	return err
+}
+
+func (s *Server) closeStores() error {
+	var errs []error
+	if s.state != nil {
+		errs = append(errs, s.state.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// fatal records a fatal error and stops every goroutine that could ack a
+// request. The process is expected to exit (cmd/coordd does so on Done).
+func (s *Server) fatal(err error) {
+	s.fatalOne.Do(func() {
+		s.log.Error("fatal error: stopping", "err", err)
+		s.fatalc <- err
+		s.stopOnce.Do(func() {
+			close(s.stopc)
+			s.conns.closeAll()
+		})
+	})
+}
+
+func (s *Server) stopped() bool {
+	select {
+	case <-s.stopc:
+		return true
+	default:
+		return false
+	}
+}
+
+// newProposalID returns an id unique among this server's proposals: the
+// member id in the top 16 bits and a counter started from the clock, so a
+// restarted server does not reuse ids still in the log.
+func (s *Server) newProposalID() uint64 {
+	return s.id<<48 | s.nextProp.Add(1)&(1<<48-1)
+}
+
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}
+
+// waitStopped returns a context cancelled when the server stops.
+func (s *Server) stopContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+var _ = wire.OK
+var _ = session.NewID
+var _ = time.Second

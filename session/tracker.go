@@ -1,0 +1,164 @@
+package session
+
+import (
+	"container/heap"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coord-dev/coord/internal/wire"
+)
+
+// Tracker is the leader's expiry clock: for every live session, the
+// monotonic deadline by which it must be heard from. See the package doc.
+// The zero Tracker is empty and ready to use.
+type Tracker struct {
+	mu struct {
+		sync.Mutex
+		byID map[wire.SessionID]*tracked
+		heap deadlines
+	}
+}
+
+// tracked is one session in a Tracker.
+type tracked struct {
+	id       wire.SessionID
+	timeout  time.Duration
+	deadline time.Time
+	index    int // in the heap
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker { return &Tracker{} }
+
+// Touch records that session id was heard from at now: its deadline becomes
+// now+timeout unless it already is later. An unknown id is added. The leader
+// touches only sessions of its table; now must come from time.Now.
+func (t *Tracker) Touch(id wire.SessionID, timeout time.Duration, now time.Time) {
+	d := now.Add(timeout)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.mu.byID[id]; s != nil {
+		s.timeout = timeout
+		if d.After(s.deadline) {
+			s.deadline = d
+			heap.Fix(&t.mu.heap, s.index)
+		}
+		return
+	}
+	if t.mu.byID == nil {
+		t.mu.byID = make(map[wire.SessionID]*tracked)
+	}
+	s := &tracked{id: id, timeout: timeout, deadline: d}
+	t.mu.byID[id] = s
+	heap.Push(&t.mu.heap, s)
+}
+
+// Remove forgets session id, once its close is applied. Removing an unknown
+// id does nothing.
+func (t *Tracker) Remove(id wire.SessionID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.mu.byID[id]
+	if s == nil {
+		return
+	}
+	heap.Remove(&t.mu.heap, s.index)
+	delete(t.mu.byID, id)
+}
+
+// ResetAll replaces what the tracker holds by sessions (id → timeout), each
+// with a fresh full timeout from now: what a new leader or a restarted server
+// does before expiring anything.
+func (t *Tracker) ResetAll(sessions map[wire.SessionID]time.Duration, now time.Time) {
+	byID := make(map[wire.SessionID]*tracked, len(sessions))
+	h := make(deadlines, 0, len(sessions))
+	for id, timeout := range sessions {
+		s := &tracked{id: id, timeout: timeout, deadline: now.Add(timeout), index: len(h)}
+		byID[id] = s
+		h = append(h, s)
+	}
+	heap.Init(&h)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.byID, t.mu.heap = byID, h
+}
+
+// Expired returns, sorted, the sessions whose deadline is at or before now.
+// It removes nothing: the caller Removes a session once its close applied,
+// and may propose the close again if it did not commit.
+func (t *Tracker) Expired(now time.Time) []wire.SessionID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.mu.heap
+	if len(h) == 0 || h[0].deadline.After(now) {
+		return nil
+	}
+	// The due sessions form a subtree at the heap's root: walk only it.
+	var out []wire.SessionID
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(h) || h[i].deadline.After(now) {
+			continue
+		}
+		out = append(out, h[i].id)
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NextDeadline returns the earliest deadline, and false when the tracker is
+// empty. Expired(d) is not empty for any d at or after it.
+func (t *Tracker) NextDeadline() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.mu.heap) == 0 {
+		return time.Time{}, false
+	}
+	return t.mu.heap[0].deadline, true
+}
+
+// Deadline returns session id's deadline, and false when it is not tracked.
+func (t *Tracker) Deadline(id wire.SessionID) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.mu.byID[id]; s != nil {
+		return s.deadline, true
+	}
+	return time.Time{}, false
+}
+
+// Len returns the number of sessions tracked.
+func (t *Tracker) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.mu.byID)
+}
+
+// deadlines is a min-heap of sessions by deadline (container/heap).
+type deadlines []*tracked
+
+func (h deadlines) Len() int           { return len(h) }
+func (h deadlines) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deadlines) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+
+func (h *deadlines) Push(x any) {
+	s := x.(*tracked)
+	s.index = len(*h)
+	*h = append(*h, s)
+}
+
+func (h *deadlines) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return s
+}
