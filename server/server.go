@@ -29,13 +29,13 @@ const Version = "0.1.0"
 // machine, and the client endpoints. Create it with New, run it with Start,
 // stop it with Close.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
+	cfg         Config
+	log         *slog.Logger
 	id          uint64
 	incarnation uint64
-	db    *pebble.DB
-	rlog  *raftstore.Store
-	state *znode.Store
+	db          *pebble.DB
+	rlog        *raftstore.Store
+	state       *znode.Store
 
 	watches *watch.Registry
 	metrics *metrics
