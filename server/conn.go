@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,8 +74,9 @@ func (c *conn) addIdent(id znode.Ident) {
 
 // push queues a pushed frame; a full queue closes the connection.
 func (c *conn) push(r wire.Response) {
-	if !c.out.push(r) {
+	if c.out.push(r) {
 		c.s.metrics.slowConsumers.Inc()
+		c.log.Warn("closing a slow consumer: its outbound queue is full", "max_bytes", c.out.max)
 	}
 }
 
@@ -83,8 +85,9 @@ func (c *conn) complete(r *request, resp wire.Response) {
 	resp.Xid = r.req.Xid
 	c.inflight.Add(-1)
 	c.s.metrics.observe(r.req.Op, resp.Err, r.start)
-	if !c.out.complete(r.slot, resp) {
+	if c.out.complete(r.slot, resp) {
 		c.s.metrics.slowConsumers.Inc()
+		c.log.Warn("closing a slow consumer: its outbound queue is full", "max_bytes", c.out.max)
 	}
 }
 
@@ -195,14 +198,23 @@ func (c *conn) runReader() {
 	})
 	for {
 		mt, frame, err := c.ws.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			// gorilla has sent close 1009. Drain what the client is still
+			// sending for a moment so that it can read the close frame
+			// instead of a reset.
+			c.s.metrics.observe("unknown", wire.BadArguments, time.Time{})
+			_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = io.Copy(io.Discard, c.ws.UnderlyingConn())
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 				c.log.Debug("websocket read ended", "err", err)
 			}
 			return
 		}
-		if c.closing.Load() {
-			continue // frames after close are not answered
+		if c.closing.Load() || c.out.overflowed() {
+			continue // frames after close (or a cut-off) are not answered
 		}
 		c.heartbeat()
 		if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
@@ -257,15 +269,21 @@ func (c *conn) answerNow(xid int64, code wire.Code, msg string) {
 }
 
 // heartbeat records that the session is alive and extends the read deadline.
+// The deadline only catches dead sockets: a silent client's session expires
+// first (after its timeout, on the leader) and the client is told so.
 func (c *conn) heartbeat() {
 	id := c.session()
 	if id == 0 {
 		return
 	}
 	t := time.Duration(c.timeout.Load())
-	_ = c.ws.SetReadDeadline(time.Now().Add(t))
+	_ = c.ws.SetReadDeadline(time.Now().Add(2*t + time.Second))
 	c.s.touch(id, t)
 }
+
+// writeTimeout bounds one frame's write: a backstop for dead peers (the
+// outbound cap is what stops a live client that does not read).
+const writeTimeout = 30 * time.Second
 
 // runWriter writes queued frames until the connection ends.
 func (c *conn) runWriter() {
@@ -288,7 +306,7 @@ func (c *conn) runWriter() {
 		frames, code, text, closeIt = c.out.take(frames)
 		for i := range frames {
 			buf = frames[i].AppendJSON(buf[:0])
-			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
 				c.log.Debug("websocket write failed", "err", err)
 				return

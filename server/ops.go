@@ -299,6 +299,7 @@ func (c *conn) setWatches(req *wire.Request, zxid int64) error {
 			persistent[p] = true
 		}
 		recursive := req.RecursiveWatches
+		var replay []wire.Response
 		complete, err := s.state.History(last, func(ch znode.Change) bool {
 			match := persistent[ch.Path]
 			if !match && ch.Type != wire.EventNodeChildrenChanged {
@@ -310,14 +311,20 @@ func (c *conn) setWatches(req *wire.Request, zxid int64) error {
 				}
 			}
 			if match && s.state.Allowed(ch.ACL, ids, wire.PermRead) {
-				c.push(wire.WatchEvent(ch.Type, ch.Path, ch.Zxid))
+				replay = append(replay, wire.WatchEvent(ch.Type, ch.Path, ch.Zxid))
 			}
 			return true
 		})
 		if err != nil {
 			return fmt.Errorf("%w: replaying watch history: %v", wire.ErrRuntimeInconsistency, err)
 		}
-		if !complete {
+		if complete {
+			for _, e := range replay {
+				c.push(e)
+			}
+		} else {
+			// The history no longer reaches last_zxid: say so instead of
+			// replaying a part.
 			for _, l := range [][]string{req.PersistentWatches, req.RecursiveWatches} {
 				for _, p := range l {
 					c.push(wire.WatchEvent(wire.EventResync, p, zxid))

@@ -56,8 +56,8 @@ func (o *outbound) reserve() *slot {
 }
 
 // complete fills sl and releases every completed response at the head of
-// the pending list. It reports false when the queue overflowed.
-func (o *outbound) complete(sl *slot, resp wire.Response) bool {
+// the pending list. It reports true when this call overflowed the queue.
+func (o *outbound) complete(sl *slot, resp wire.Response) (overflowed bool) {
 	o.mu.Lock()
 	sl.resp, sl.done = resp, true
 	n := 0
@@ -65,35 +65,33 @@ func (o *outbound) complete(sl *slot, resp wire.Response) bool {
 		if !p.done {
 			break
 		}
-		o.appendLocked(p.resp)
+		overflowed = o.appendLocked(p.resp) || overflowed
 		n++
 	}
 	if n > 0 {
 		clear(o.mu.pending[:n])
 		o.mu.pending = o.mu.pending[n:]
 	}
-	ok := !o.mu.overflow
 	o.mu.Unlock()
 	if n > 0 {
 		o.wake()
 	}
-	return ok
+	return overflowed
 }
 
-// push appends a server-pushed frame. It reports false when the queue
-// overflowed.
-func (o *outbound) push(resp wire.Response) bool {
+// push appends a server-pushed frame. It reports true when this call
+// overflowed the queue.
+func (o *outbound) push(resp wire.Response) (overflowed bool) {
 	o.mu.Lock()
-	o.appendLocked(resp)
-	ok := !o.mu.overflow
+	overflowed = o.appendLocked(resp)
 	o.mu.Unlock()
 	o.wake()
-	return ok
+	return overflowed
 }
 
-func (o *outbound) appendLocked(resp wire.Response) {
+func (o *outbound) appendLocked(resp wire.Response) (overflowed bool) {
 	if o.mu.overflow || o.mu.closeNext {
-		return
+		return false
 	}
 	o.mu.ready = append(o.mu.ready, resp)
 	o.mu.bytes += frameSize(&resp)
@@ -107,7 +105,9 @@ func (o *outbound) appendLocked(resp wire.Response) {
 		o.mu.closeNext = true
 		o.mu.closeCode = closeSlowConsumer
 		o.mu.closeText = "slow consumer: outbound queue full; resume the session"
+		return true
 	}
+	return false
 }
 
 // closeAfter asks the writer to close the websocket with code once what is
