@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -20,6 +21,9 @@ func (s *Server) runApply() {
 		var items []applyItem
 		select {
 		case items = <-s.applyc:
+		case rq := <-s.restorec:
+			rq.done <- s.restore(rq.r)
+			continue
 		case <-s.stopc:
 			return
 		}
@@ -47,6 +51,28 @@ func (s *Server) runApply() {
 			s.compact(applied)
 		}
 	}
+}
+
+// restore replaces the state with a snapshot stream. Clients connected here
+// are disconnected: their watches could not tell what the jump skipped, so
+// they resume and re-arm (set_watches then fires or sends Resync).
+func (s *Server) restore(r io.Reader) error {
+	s.viewMu.Lock()
+	err := s.state.Restore(r)
+	if err == nil {
+		s.applied.set(s.state.AppliedIndex())
+		if b := s.state.Conf(); b != nil {
+			if m, derr := decodeMembership(b); derr == nil {
+				s.members.Store(m)
+			}
+		}
+	}
+	s.viewMu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.conns.closeAll(closeRestored, "this server restored a snapshot; resume the session")
+	return nil
 }
 
 // publish runs inside Apply after the batch committed and before any reader

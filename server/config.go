@@ -96,6 +96,10 @@ type Config struct {
 	// SuperDigest is ZooKeeper's super user digest "super:base64(sha1(super:pw))".
 	SuperDigest string
 
+	// TestHooks enables fault-injection endpoints for tests (/debug/...).
+	// Never on in production.
+	TestHooks bool
+
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
 }

@@ -107,6 +107,10 @@ func (c *conn) teardown() {
 
 // handleWS upgrades /v1/ws and runs the connection.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.removed.Load() {
+		http.Error(w, "this member was removed from the cluster; connect to another", http.StatusGone)
+		return
+	}
 	ip := remoteIP(r)
 	if !s.conns.admit(ip, s.cfg.MaxConnsPerIP) {
 		s.metrics.refusedConns.Inc()
@@ -388,8 +392,8 @@ func (r *connRegistry) count() int {
 	return len(r.mu.byID)
 }
 
-// closeAll tears down every connection (server stopping).
-func (r *connRegistry) closeAll() {
+// closeAll tears down every connection with a close code.
+func (r *connRegistry) closeAll(code int, text string) {
 	r.mu.Lock()
 	all := make([]*conn, 0, len(r.mu.byID))
 	for _, c := range r.mu.byID {
@@ -398,7 +402,7 @@ func (r *connRegistry) closeAll() {
 	r.mu.Unlock()
 	for _, c := range all {
 		_ = c.ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(closeServerStop, "server stopping"), time.Now().Add(100*time.Millisecond))
+			websocket.FormatCloseMessage(code, text), time.Now().Add(100*time.Millisecond))
 		c.teardown()
 	}
 }

@@ -30,7 +30,7 @@ func (s *Server) newHTTPServer() *http.Server {
 // Ready reports whether this server knows a leader and has applied what it
 // knows to be committed.
 func (s *Server) Ready() bool {
-	return s.leader.Load() != 0 && s.applied.load() >= s.commit.Load() && !s.stopped()
+	return s.leader.Load() != 0 && s.applied.load() >= s.commit.Load() && !s.stopped() && !s.removed.Load()
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {

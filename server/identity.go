@@ -19,6 +19,7 @@ type identity struct {
 	Version     int    `json:"v"`
 	ID          uint64 `json:"id"`
 	Incarnation uint64 `json:"incarnation"` // random, chosen when the data dir was created
+	ClusterID   uint64 `json:"cluster_id,omitempty"`
 }
 
 // loadIdentity reads or creates the data dir's identity and settles s.id.
@@ -55,5 +56,28 @@ func (s *Server) loadIdentity() error {
 	}
 	s.id = ident.ID
 	s.incarnation = ident.Incarnation
+	s.clusterIDv.Store(ident.ClusterID)
 	return nil
+}
+
+// saveClusterID records the cluster this data dir belongs to.
+func (s *Server) saveClusterID(cid uint64) error {
+	ident := identity{Version: 1, ID: s.id, Incarnation: s.incarnation, ClusterID: cid}
+	enc, _ := json.Marshal(ident)
+	if err := s.db.Set(identityKey, enc, pebble.Sync); err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	s.clusterIDv.Store(cid)
+	return nil
+}
+
+// clusterID returns the id of the cluster this server belongs to.
+func (s *Server) clusterID() uint64 {
+	if id := s.clusterIDv.Load(); id != 0 {
+		return id
+	}
+	if m := s.members.Load(); m != nil {
+		return m.ClusterID
+	}
+	return 0
 }

@@ -20,6 +20,9 @@ type Member struct {
 	PeerAddr   string `json:"peer_addr"`
 	ClientAddr string `json:"client_addr"`
 	Learner    bool   `json:"learner,omitempty"`
+	// Incarnation identifies the member's data dir; a member whose data
+	// dir was wiped comes back with another and is refused.
+	Incarnation uint64 `json:"incarnation,omitempty"`
 }
 
 // membership is the replicated cluster configuration, stored by the state

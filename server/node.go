@@ -108,8 +108,13 @@ func (s *Server) newRaftNode() (*raft.RawNode, error) {
 		return rn, nil
 	}
 	if s.cfg.Join != "" {
-		// A joining member starts empty; the leader sends it a snapshot.
-		s.members.Store(&membership{})
+		// A joining member starts empty; the leader sends it the log or a
+		// snapshot once it is in the configuration.
+		cid, err := s.joinCluster()
+		if err != nil {
+			return nil, err
+		}
+		s.members.Store(&membership{ClusterID: cid})
 		return rn, nil
 	}
 	var members []Member
@@ -124,6 +129,7 @@ func (s *Server) newRaftNode() (*raft.RawNode, error) {
 			found = true
 			members[i].PeerAddr = s.cfg.AdvertisePeerAddr
 			members[i].ClientAddr = s.cfg.AdvertiseClientAddr
+			members[i].Incarnation = s.incarnation
 		}
 	}
 	if !found {
@@ -132,6 +138,9 @@ func (s *Server) newRaftNode() (*raft.RawNode, error) {
 	cid := clusterID(members)
 	if s.cfg.Cluster == "" {
 		cid = s.incarnation // a single server's own cluster
+	}
+	if err := s.saveClusterID(cid); err != nil {
+		return nil, err
 	}
 	s.members.Store(&membership{ClusterID: cid})
 	peers := make([]raft.Peer, len(members))
@@ -182,6 +191,10 @@ func (s *Server) runRaft(rn *raft.RawNode) {
 			r.step(m)
 		case f := <-s.ctrlc:
 			f(r)
+		case id := <-s.peers.unreachable:
+			rn.ReportUnreachable(id)
+		case st := <-s.peers.snapStatus:
+			rn.ReportSnapshot(st.to, st.status)
 		}
 		for rn.HasReady() {
 			if !r.handleReady() {
@@ -505,6 +518,9 @@ func (r *raftLoop) applyConfChange(index uint64, cc *raftpb.ConfChange) []byte {
 			}
 			if ctx.Member.ClientAddr != "" {
 				old.ClientAddr = ctx.Member.ClientAddr
+			}
+			if ctx.Member.Incarnation != 0 {
+				old.Incarnation = ctx.Member.Incarnation
 			}
 			m.upsert(old)
 		}

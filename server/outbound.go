@@ -155,5 +155,6 @@ const (
 	closeSlowConsumer = 4000 // the outbound queue overflowed
 	closeSessionMoved = 4001 // the session resumed on another connection
 	closeExpired      = 4002 // the session expired
+	closeRestored     = 4003 // the server restored a snapshot: resume and re-arm
 	closeServerStop   = 1001 // going away
 )

@@ -33,6 +33,8 @@ type Server struct {
 	log         *slog.Logger
 	id          uint64
 	incarnation uint64
+	clusterIDv  atomic.Uint64
+	removed     atomic.Bool
 	db          *pebble.DB
 	rlog        *raftstore.Store
 	state       *znode.Store
@@ -46,6 +48,7 @@ type Server struct {
 	recvc  chan raftMessage
 	ctrlc  chan func(r *raftLoop)
 	applyc chan []applyItem
+	restorec chan restoreRequest
 
 	waiters waitRegistry
 	viewMu  sync.RWMutex // held to write by apply+publish, to read by reads that must see one applied index
@@ -91,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		recvc:   make(chan raftMessage, 4096),
 		ctrlc:   make(chan func(*raftLoop), 64),
 		applyc:  make(chan []applyItem, 64),
+		restorec: make(chan restoreRequest),
 		stopc:   make(chan struct{}),
 		fatalc:  make(chan error, 1),
 	}
@@ -198,7 +202,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.httpSrv != nil {
 			s.transferLeadershipOnClose(ctx)
 			_ = s.httpSrv.Close() // closes the listener; hijacked websockets are closed below
-			s.conns.closeAll()
+			s.conns.closeAll(closeServerStop, "server stopping")
 			close(s.stopc)
 			s.peers.stop()
 			s.wg.Wait()
@@ -228,7 +232,7 @@ func (s *Server) fatal(err error) {
 		s.fatalc <- err
 		s.stopOnce.Do(func() {
 			close(s.stopc)
-			s.conns.closeAll()
+			s.conns.closeAll(closeServerStop, "server stopping")
 		})
 	})
 }

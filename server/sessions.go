@@ -124,7 +124,7 @@ func (s *Server) onLeaderChange(isLeader bool) {
 func (s *Server) runLeaderDuties() {
 	tick := time.NewTicker(s.cfg.TickInterval)
 	defer tick.Stop()
-	lastReap := time.Now()
+	lastReap, lastPublish, lastPromote := time.Now(), time.Time{}, time.Time{}
 	for {
 		select {
 		case <-s.stopc:
@@ -132,11 +132,19 @@ func (s *Server) runLeaderDuties() {
 		case <-tick.C:
 		}
 		now := time.Now()
+		if now.Sub(lastPublish) >= time.Second {
+			lastPublish = now
+			s.publishSelf()
+		}
 		if !s.sessions.isLeader() {
 			s.forwardHeartbeats()
 			continue
 		}
 		s.expireSessions(now)
+		if now.Sub(lastPromote) >= 200*time.Millisecond {
+			lastPromote = now
+			s.promoteLearners()
+		}
 		if now.Sub(lastReap) >= s.cfg.ReapInterval {
 			lastReap = now
 			s.reap(now)

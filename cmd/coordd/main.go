@@ -65,6 +65,7 @@ func newApp() *cli.App {
 		&cli.DurationFlag{Name: "first-frame-timeout", EnvVars: env("first-frame-timeout"), Value: def.FirstFrameTimeout, Usage: "deadline for the connect frame after the handshake"},
 		&cli.StringSliceFlag{Name: "allowed-origins", EnvVars: env("allowed-origins"), Usage: "browser `ORIGIN`s (scheme://host:port) allowed to open websockets besides the server's own"},
 		&cli.StringFlag{Name: "super-digest", EnvVars: env("super-digest"), Usage: "ZooKeeper super user `DIGEST` super:base64(sha1(super:password))"},
+		&cli.BoolFlag{Name: "test-hooks", EnvVars: env("test-hooks"), Hidden: true, Usage: "enable fault-injection endpoints (tests only)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text", Usage: "text or json"},
 	}
@@ -118,6 +119,7 @@ func configFrom(c *cli.Context) (server.Config, error) {
 		FirstFrameTimeout:       c.Duration("first-frame-timeout"),
 		AllowedOrigins:          c.StringSlice("allowed-origins"),
 		SuperDigest:             c.String("super-digest"),
+		TestHooks:               c.Bool("test-hooks"),
 		Logger:                  logger,
 	}, nil
 }
@@ -165,10 +167,15 @@ func run(c *cli.Context) error {
 		defer cancel()
 		return srv.Close(ctx)
 	case ferr := <-srv.Done():
-		// A failed fsync or a corrupt store: exit non-zero at once, without
-		// acknowledging anything more.
-		cfg.Logger.Error("fatal", "err", ferr)
 		_ = srv.Close(context.Background())
+		if errors.Is(ferr, server.ErrRemoved) {
+			cfg.Logger.Warn("this member was removed from the cluster; exiting")
+			os.Exit(3)
+		}
+		// A failed fsync, a corrupt store, a refused data dir: exit
+		// non-zero at once, without acknowledging anything more.
+		cfg.Logger.Error("fatal", "err", ferr)
+		fmt.Fprintf(os.Stderr, "coordd: fatal: %v\n", ferr)
 		os.Exit(2)
 		return errors.New("unreachable")
 	}
