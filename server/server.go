@@ -43,11 +43,11 @@ type Server struct {
 	metrics *metrics
 
 	// Channels into the raft goroutine (node.go), which owns the RawNode.
-	propc  chan *proposal
-	readc  chan *readRequest
-	recvc  chan raftMessage
-	ctrlc  chan func(r *raftLoop)
-	applyc chan []applyItem
+	propc    chan *proposal
+	readc    chan *readRequest
+	recvc    chan raftMessage
+	ctrlc    chan func(r *raftLoop)
+	applyc   chan []applyItem
 	restorec chan restoreRequest
 
 	waiters waitRegistry
@@ -86,17 +86,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		watches: watch.NewRegistry(),
-		propc:   make(chan *proposal, 4096),
-		readc:   make(chan *readRequest, 4096),
-		recvc:   make(chan raftMessage, 4096),
-		ctrlc:   make(chan func(*raftLoop), 64),
-		applyc:  make(chan []applyItem, 64),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		watches:  watch.NewRegistry(),
+		propc:    make(chan *proposal, 4096),
+		readc:    make(chan *readRequest, 4096),
+		recvc:    make(chan raftMessage, 4096),
+		ctrlc:    make(chan func(*raftLoop), 64),
+		applyc:   make(chan []applyItem, 64),
 		restorec: make(chan restoreRequest),
-		stopc:   make(chan struct{}),
-		fatalc:  make(chan error, 1),
+		stopc:    make(chan struct{}),
+		fatalc:   make(chan error, 1),
 	}
 	s.applied.init()
 	s.waiters.init()

@@ -275,8 +275,8 @@ type peer struct {
 }
 
 func (p *peer) setAddr(a string) { p.addr.Store(a) }
-func (p *peer) getAddr() string   { a, _ := p.addr.Load().(string); return a }
-func (p *peer) close()            { p.once.Do(func() { close(p.stopc) }) }
+func (p *peer) getAddr() string  { a, _ := p.addr.Load().(string); return a }
+func (p *peer) close()           { p.once.Do(func() { close(p.stopc) }) }
 
 // run keeps a stream to the member open and writes queued frames to it,
 // redialling with backoff and jitter.
