@@ -207,7 +207,11 @@ func (s *Server) handleDigest(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"applied": applied, "digest": digest})
+	body := map[string]any{"applied": applied, "digest": digest}
+	if r.URL.Query().Get("conf") != "" {
+		body["conf"] = json.RawMessage(s.state.Conf())
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) handleDropPeers(w http.ResponseWriter, r *http.Request) {

@@ -30,6 +30,9 @@ func (s *Server) peerAddr(id uint64) string {
 			return x.PeerAddr
 		}
 	}
+	if a, ok := s.peerHints.Load().(map[uint64]string); ok && a[id] != "" {
+		return a[id]
+	}
 	if s.cfg.Cluster != "" {
 		if ms, err := parseCluster(s.cfg.Cluster); err == nil {
 			for _, x := range ms {
@@ -124,8 +127,8 @@ func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 }
 
 // onMembershipChange runs on the raft goroutine after a conf change.
-func (s *Server) onMembershipChange(m *membership) {
-	if _, ok := m.member(s.id); !ok && len(m.Members) > 0 {
+func (s *Server) onMembershipChange(m *membership, removedSelf bool) {
+	if removedSelf {
 		s.removed.Store(true)
 		go s.fatal(ErrRemoved)
 		return
@@ -266,6 +269,13 @@ func (s *Server) joinCluster() (uint64, error) {
 	if err := s.saveClusterID(cid); err != nil {
 		return 0, err
 	}
+	// Until the configuration arrives through raft, reach the members at
+	// the addresses the cluster reported.
+	hints := map[uint64]string{}
+	for _, m := range st.Members {
+		hints[m.ID] = m.PeerAddr
+	}
+	s.peerHints.Store(hints)
 	s.log.Info("joining the cluster as a learner", "via", s.cfg.Join, "cluster_id", st.ClusterID)
 	return cid, nil
 }

@@ -123,13 +123,13 @@ func (s *Server) newRaftNode() (*raft.RawNode, error) {
 	} else if members, err = parseCluster(s.cfg.Cluster); err != nil {
 		return nil, err
 	}
+	// The bootstrap entries must be identical on every member (they are
+	// log entries 1..n everywhere), so they carry only what --cluster says;
+	// each member publishes its client address and incarnation afterwards.
 	found := false
 	for i := range members {
 		if members[i].ID == s.id {
 			found = true
-			members[i].PeerAddr = s.cfg.AdvertisePeerAddr
-			members[i].ClientAddr = s.cfg.AdvertiseClientAddr
-			members[i].Incarnation = s.incarnation
 		}
 	}
 	if !found {
@@ -529,7 +529,7 @@ func (r *raftLoop) applyConfChange(index uint64, cc *raftpb.ConfChange) []byte {
 	m.setConfState(cs)
 	m.ConfIndex = index
 	r.s.members.Store(m)
-	r.s.onMembershipChange(m)
+	r.s.onMembershipChange(m, cc.GetType() == raftpb.ConfChangeRemoveNode && id == r.s.id)
 	return m.encode()
 }
 

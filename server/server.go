@@ -35,6 +35,7 @@ type Server struct {
 	incarnation uint64
 	clusterIDv  atomic.Uint64
 	removed     atomic.Bool
+	peerHints   atomic.Value // map[uint64]string: peer addresses known before the configuration (joining)
 	db          *pebble.DB
 	rlog        *raftstore.Store
 	state       *znode.Store

@@ -232,6 +232,16 @@ func (c *conn) connectResponse(req *wire.Request) (wire.Response, bool) {
 			TimeoutMs: info.TimeoutMs, ServerID: s.id, MaxDataBytes: s.cfg.MaxDataBytes}, true
 	}
 
+	if req.LastZxid > 0 {
+		// A new session of a client that has seen state before: never
+		// answer from older state than it saw.
+		wctx, wcancel := context.WithTimeout(ctx, min(time.Duration(timeout)*time.Millisecond/2, 5*time.Second))
+		err := s.applied.wait(wctx, uint64(req.LastZxid))
+		wcancel()
+		if err != nil {
+			return fail(fmt.Errorf("%w: this server is behind zxid %d; try another", wire.ErrConnectionLoss, req.LastZxid))
+		}
+	}
 	pw, err := session.NewPassword()
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", wire.ErrRuntimeInconsistency, err))

@@ -54,7 +54,10 @@ type peerHello struct {
 	From        uint64 `json:"from"`
 	To          uint64 `json:"to"`
 	Incarnation uint64 `json:"incarnation"`
-	Snapshot    bool   `json:"snapshot,omitempty"`
+	// ToIncarnation is the receiver's data-dir incarnation as the sender's
+	// configuration records it (0: unknown).
+	ToIncarnation uint64 `json:"to_incarnation,omitempty"`
+	Snapshot      bool   `json:"snapshot,omitempty"`
 }
 
 type peerAck struct {
@@ -416,6 +419,11 @@ func (t *transport) dial(addr string, to uint64, snapshot bool) (net.Conn, error
 	_ = conn.SetDeadline(time.Now().Add(peerHelloTO))
 	hello := peerHello{Magic: peerMagic, ClusterID: t.s.clusterID(), From: t.s.id, To: to,
 		Incarnation: t.s.incarnation, Snapshot: snapshot}
+	if m := t.s.members.Load(); m != nil {
+		if x, ok := m.member(to); ok {
+			hello.ToIncarnation = x.Incarnation
+		}
+	}
 	if err := writeJSONFrame(conn, frameHello, hello); err != nil {
 		conn.Close()
 		return nil, err
@@ -452,6 +460,15 @@ func (t *transport) serveInbound(conn net.Conn) {
 	var h peerHello
 	if err := json.Unmarshal(payload, &h); err != nil || h.Magic != peerMagic {
 		_ = writeJSONFrame(conn, frameAck, peerAck{Error: "not a coord peer", Fatal: true})
+		return
+	}
+	if h.ToIncarnation != 0 && h.ToIncarnation != s.incarnation && h.ClusterID == s.clusterID() && h.To == s.id {
+		// The cluster knows this member id with another data dir: this one
+		// was wiped or replaced and would forget its votes.
+		err := fmt.Errorf("%w: member %d's data dir was wiped or replaced: the cluster knows it with incarnation %x, this data dir is %x; "+
+			"remove member %d from the cluster and add this server back as a new member", errFatalPeer, s.id, h.ToIncarnation, s.incarnation, s.id)
+		_ = writeJSONFrame(conn, frameAck, peerAck{Error: "receiver's data dir was wiped", Fatal: false})
+		s.fatal(err)
 		return
 	}
 	if reason, fatal := s.checkPeer(&h); reason != "" {

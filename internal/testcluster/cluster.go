@@ -455,3 +455,20 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 	}
 }
+
+// LogContains reports whether the member's log holds s.
+func (nd *Node) LogContains(s string) bool {
+	b, err := os.ReadFile(nd.logPath)
+	return err == nil && strings.Contains(string(b), s)
+}
+
+// Wipe deletes the member's data dir (the process must not be running).
+func (nd *Node) Wipe() {
+	nd.t.Helper()
+	if nd.Running() {
+		nd.t.Fatalf("wipe node %d while it runs", nd.ID)
+	}
+	if err := os.RemoveAll(nd.DataDir); err != nil {
+		nd.t.Fatal(err)
+	}
+}
