@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 DATA_DIR  ?= coord-data
 
-.PHONY: help build run test test-short bench fuzz lint cluster-up cluster-down chaos clean
+.PHONY: help build run test test-short bench fuzz lint cluster-up cluster-down cluster-clean chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,15 @@ fuzz: ## run every fuzz target briefly ($(FUZZTIME) each)
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+cluster-up: ## start a local 3-server cluster on 127.0.0.1:7181-7183 (data in .cluster/)
+	scripts/cluster.sh up
+
+cluster-down: ## stop the local cluster (its data stays; cluster-clean deletes it)
+	scripts/cluster.sh down
+
+cluster-clean: ## stop the local cluster and delete its data
+	scripts/cluster.sh clean
 
 clean: ## remove build output
 	rm -rf $(BIN)

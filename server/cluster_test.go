@@ -357,6 +357,8 @@ func TestKillAllAndRestart(t *testing.T) {
 		nd.Kill()
 	}
 	acked := w.halt()
+	// A restart needs no flag beyond the data dir.
+	cl.Nodes[0].SetArgs("--data-dir", cl.Nodes[0].DataDir)
 	for _, nd := range cl.Nodes {
 		nd.Start()
 	}
@@ -433,4 +435,21 @@ func TestStrangerPeerRejected(t *testing.T) {
 	if _, err := conn.Read(hdr[:]); err == nil {
 		t.Fatal("the stranger's connection stayed open")
 	}
+}
+
+func TestGracefulLeaderStopTransfersLeadership(t *testing.T) {
+	cl := startCluster(t, 3)
+	leader := cl.Leader()
+	c := testcluster.Connect(t, cl.Nodes[(int(leader.ID))%3].ClientAddr())
+	c.MustCall(create("/before-stop", "", wire.ModePersistent))
+	leader.Stop() // SIGTERM; fails the test unless it exits 0
+	if !leader.LogContains("starts to transfer leadership") {
+		t.Fatal("the leader stopped without handing over leadership")
+	}
+	next := cl.Leader()
+	if next == leader {
+		t.Fatal("no new leader")
+	}
+	c.MustCall(create("/after-stop", "", wire.ModePersistent))
+	leader.Start()
 }

@@ -20,6 +20,12 @@ type identity struct {
 	ID          uint64 `json:"id"`
 	Incarnation uint64 `json:"incarnation"` // random, chosen when the data dir was created
 	ClusterID   uint64 `json:"cluster_id,omitempty"`
+	// The addresses the member last ran with, so that a restart needs no
+	// flag beyond --data-dir.
+	ClientAddr          string `json:"client_addr,omitempty"`
+	PeerAddr            string `json:"peer_addr,omitempty"`
+	AdvertiseClientAddr string `json:"advertise_client_addr,omitempty"`
+	AdvertisePeerAddr   string `json:"advertise_peer_addr,omitempty"`
 }
 
 // loadIdentity reads or creates the data dir's identity and settles s.id.
@@ -42,6 +48,7 @@ func (s *Server) loadIdentity() error {
 		}
 		s.id = id
 		s.incarnation = ident.Incarnation
+		s.stored = ident
 		return nil
 	case err != nil:
 		return fmt.Errorf("identity: %w", err)
@@ -57,16 +64,49 @@ func (s *Server) loadIdentity() error {
 	s.id = ident.ID
 	s.incarnation = ident.Incarnation
 	s.clusterIDv.Store(ident.ClusterID)
+	s.stored = ident
+	return nil
+}
+
+// applyStoredAddrs uses the addresses of the last run for those not set
+// explicitly (the flags given, in unset).
+func (s *Server) applyStoredAddrs(unset map[string]bool) {
+	st := s.stored
+	if unset["client"] && st.ClientAddr != "" {
+		s.cfg.ClientAddr = st.ClientAddr
+	}
+	if unset["peer"] && st.PeerAddr != "" {
+		s.cfg.PeerAddr = st.PeerAddr
+	}
+	if s.cfg.AdvertiseClientAddr == "" {
+		s.cfg.AdvertiseClientAddr = st.AdvertiseClientAddr
+	}
+	if s.cfg.AdvertisePeerAddr == "" {
+		s.cfg.AdvertisePeerAddr = st.AdvertisePeerAddr
+	}
+}
+
+// saveAddrs records the addresses this run uses (bound ones for port 0).
+func (s *Server) saveAddrs(client, peer, advClient, advPeer string) error {
+	ident := identity{Version: 1, ID: s.id, Incarnation: s.incarnation, ClusterID: s.clusterIDv.Load(),
+		ClientAddr: client, PeerAddr: peer, AdvertiseClientAddr: advClient, AdvertisePeerAddr: advPeer}
+	enc, _ := json.Marshal(ident)
+	if err := s.db.Set(identityKey, enc, pebble.Sync); err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	s.stored = ident
 	return nil
 }
 
 // saveClusterID records the cluster this data dir belongs to.
 func (s *Server) saveClusterID(cid uint64) error {
-	ident := identity{Version: 1, ID: s.id, Incarnation: s.incarnation, ClusterID: cid}
+	ident := s.stored
+	ident.Version, ident.ID, ident.Incarnation, ident.ClusterID = 1, s.id, s.incarnation, cid
 	enc, _ := json.Marshal(ident)
 	if err := s.db.Set(identityKey, enc, pebble.Sync); err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
+	s.stored = ident
 	s.clusterIDv.Store(cid)
 	return nil
 }

@@ -33,6 +33,7 @@ type Server struct {
 	log         *slog.Logger
 	id          uint64
 	incarnation uint64
+	stored      identity // the data dir's identity record
 	clusterIDv  atomic.Uint64
 	removed     atomic.Bool
 	peerHints   atomic.Value // map[uint64]string: peer addresses known before the configuration (joining)
@@ -80,6 +81,7 @@ type Server struct {
 
 // New opens the data dir and prepares the server; it does not listen yet.
 func New(cfg Config) (*Server, error) {
+	unset := map[string]bool{"client": cfg.ClientAddr == "", "peer": cfg.PeerAddr == ""}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -134,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.loadIdentity(); err != nil {
 		return nil, err
 	}
+	s.applyStoredAddrs(unset)
 	ok = true
 	return s, nil
 }
@@ -163,11 +166,19 @@ func (s *Server) Start() error {
 		s.clientLn.Close()
 		return fmt.Errorf("listen peer address: %w", err)
 	}
+	// Only advertise addresses given explicitly are remembered; the others
+	// follow the listen addresses.
+	advClient, advPeer := s.cfg.AdvertiseClientAddr, s.cfg.AdvertisePeerAddr
 	if s.cfg.AdvertiseClientAddr == "" {
 		s.cfg.AdvertiseClientAddr = s.clientLn.Addr().String()
 	}
 	if s.cfg.AdvertisePeerAddr == "" {
 		s.cfg.AdvertisePeerAddr = s.peerLn.Addr().String()
+	}
+	if err := s.saveAddrs(s.clientLn.Addr().String(), s.peerLn.Addr().String(), advClient, advPeer); err != nil {
+		s.clientLn.Close()
+		s.peerLn.Close()
+		return err
 	}
 	rn, err := s.newRaftNode()
 	if err != nil {

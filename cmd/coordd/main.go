@@ -90,8 +90,8 @@ func configFrom(c *cli.Context) (server.Config, error) {
 	return server.Config{
 		ID:                      c.Uint64("id"),
 		DataDir:                 c.String("data-dir"),
-		ClientAddr:              c.String("client-addr"),
-		PeerAddr:                c.String("peer-addr"),
+		ClientAddr:              explicit(c, "client-addr"),
+		PeerAddr:                explicit(c, "peer-addr"),
 		AdvertiseClientAddr:     c.String("advertise-client-addr"),
 		AdvertisePeerAddr:       c.String("advertise-peer-addr"),
 		Cluster:                 c.String("cluster"),
@@ -122,6 +122,15 @@ func configFrom(c *cli.Context) (server.Config, error) {
 		TestHooks:               c.Bool("test-hooks"),
 		Logger:                  logger,
 	}, nil
+}
+
+// explicit returns a flag's value only when it was given, so that a restart
+// reuses the addresses stored in the data dir.
+func explicit(c *cli.Context, name string) string {
+	if c.IsSet(name) {
+		return c.String(name)
+	}
+	return ""
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
