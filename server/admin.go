@@ -21,6 +21,7 @@ import (
 //	POST   /v1/leader           transfer leadership {"to": id} (0: best voter)
 //	GET    /v1/digest           {"applied", "digest"} of the replicated state
 //	POST   /debug/drop-peers    {"peers":[ids]} drop peer traffic (only with test hooks on)
+//	POST   /debug/disk          {"fault":"fsync"|"enospc"|"none"} inject disk faults (test hooks)
 func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status().Members)
@@ -32,6 +33,7 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/digest", s.handleDigest)
 	if s.cfg.TestHooks {
 		mux.HandleFunc("POST /debug/drop-peers", s.handleDropPeers)
+		mux.HandleFunc("POST /debug/disk", s.handleDiskFault)
 	}
 }
 
@@ -228,5 +230,21 @@ func (s *Server) handleDropPeers(w http.ResponseWriter, r *http.Request) {
 	}
 	s.peers.dropped.Store(&set)
 	s.log.Warn("test hook: dropping peer traffic", "peers", body.Peers)
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) handleDiskFault(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Fault string `json:"fault"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12)).Decode(&body); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.disk.setFault(body.Fault); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	s.log.Warn("test hook: disk fault", "fault", body.Fault)
 	writeJSON(w, http.StatusOK, body)
 }

@@ -96,6 +96,10 @@ type Config struct {
 	// SuperDigest is ZooKeeper's super user digest "super:base64(sha1(super:pw))".
 	SuperDigest string
 
+	// MinFreeBytes is the free space the data dir's file system must keep;
+	// below it writes answer QuotaExceeded (reads go on). Default 64 MiB.
+	MinFreeBytes int64
+
 	// TestHooks enables fault-injection endpoints for tests (/debug/...).
 	// Never on in production.
 	TestHooks bool
@@ -148,6 +152,9 @@ func (c *Config) Validate() error {
 	defInt(&c.MaxOutboundBytes, 64<<20)
 	defInt(&c.MaxEphemeralsPerSession, 100000)
 	defInt(&c.MaxWatchesPerSession, 100000)
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = 64 << 20
+	}
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.FirstFrameTimeout, 10*time.Second)
 	if c.Logger == nil {

@@ -156,8 +156,13 @@ func (c *conn) proposeWrite(r *request) {
 	}})
 }
 
-// propose hands p to the raft goroutine.
+// propose hands p to the raft goroutine; while the disk is almost full it
+// refuses it at once instead.
 func (s *Server) propose(p *proposal) {
+	if s.disk.check(); s.disk.full.Load() {
+		p.done(nil, s.disk.err())
+		return
+	}
 	select {
 	case s.propc <- p:
 	case <-s.stopc:

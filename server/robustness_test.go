@@ -368,3 +368,69 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func postJSON(t *testing.T, nd *testcluster.Node, path string, body any) {
+	t.Helper()
+	if code, err := nd.Post(http.MethodPost, path, body, nil); err != nil || code != http.StatusOK {
+		t.Fatalf("POST %s: %d %v", path, code, err)
+	}
+}
+
+func TestFsyncFailureStopsTheServer(t *testing.T) {
+	nd := startOne(t, "--test-hooks")
+	c := testcluster.Connect(t, nd.ClientAddr())
+	acked := c.MustCall(create("/kept", "v", wire.ModePersistent))
+	postJSON(t, nd, "/debug/disk", map[string]string{"fault": "fsync"})
+	x := c.Send(create("/doomed", "", wire.ModePersistent))
+	// The write is never acknowledged: the server exits non-zero at once.
+	if r, err := c.Read(); err == nil && r.Xid == x && r.Err == wire.OK {
+		t.Fatalf("a write was acknowledged after its fsync failed: %+v", r)
+	}
+	exited, exitErr := nd.Exited()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server kept running after a failed fsync")
+	}
+	if exitErr() == nil {
+		t.Fatal("the server exited 0 after a failed fsync")
+	}
+	nd.Kill()
+	nd.Start() // the injected fault does not survive a restart
+	nd.WaitReady()
+	c2 := testcluster.Connect(t, nd.ClientAddr())
+	g := c2.MustCall(req(wire.OpGet, "/kept"))
+	if string(g.Data) != "v" || g.Stat.Czxid != acked.Zxid {
+		t.Fatalf("acknowledged write after the restart: %+v", g)
+	}
+	c2.MustCall(create("/after", "", wire.ModePersistent))
+}
+
+func TestDiskFullRefusesWritesExplicitly(t *testing.T) {
+	nd := startOne(t, "--test-hooks")
+	c := testcluster.Connect(t, nd.ClientAddr())
+	c.MustCall(create("/pre", "v", wire.ModePersistent))
+	_, before, err := nd.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	postJSON(t, nd, "/debug/disk", map[string]string{"fault": "enospc"})
+	r := c.Call(create("/full", "", wire.ModePersistent))
+	if r.Err != wire.QuotaExceeded || !strings.Contains(r.Msg, "disk is full") {
+		t.Fatalf("a write on a full disk: %s %q", r.Err, r.Msg)
+	}
+	if g := c.MustCall(req(wire.OpGet, "/pre")); string(g.Data) != "v" {
+		t.Fatalf("a read on a full disk: %q", g.Data)
+	}
+	if _, after, _ := nd.Digest(); after != before {
+		t.Fatal("the state changed while the disk was full")
+	}
+	postJSON(t, nd, "/debug/disk", map[string]string{"fault": "none"})
+	c.MustCall(create("/full", "", wire.ModePersistent))
+	nd.Kill()
+	nd.Start()
+	nd.WaitReady()
+	c2 := testcluster.Connect(t, nd.ClientAddr())
+	c2.MustCall(req(wire.OpGet, "/pre"))
+	c2.MustCall(req(wire.OpGet, "/full"))
+}

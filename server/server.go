@@ -65,6 +65,7 @@ type Server struct {
 	nextProp atomic.Uint64
 
 	sessions sessionState
+	disk     *diskGuard
 	conns    connRegistry
 
 	clientLn net.Listener
@@ -108,9 +109,12 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.role.Store("follower")
 
-	db, err := pebble.Open(filepath.Join(cfg.DataDir, "db"), &pebble.Options{
-		Logger: pebbleLogger{s.log},
-	})
+	s.disk = &diskGuard{dir: cfg.DataDir, minFree: uint64(cfg.MinFreeBytes)}
+	opts := &pebble.Options{Logger: pebbleLogger{s}}
+	if cfg.TestHooks {
+		opts.FS = s.disk.faultFS()
+	}
+	db, err := pebble.Open(filepath.Join(cfg.DataDir, "db"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble: %w", err)
 	}
@@ -265,17 +269,21 @@ func (s *Server) newProposalID() uint64 {
 	return s.id<<48 | s.nextProp.Add(1)&(1<<48-1)
 }
 
-type pebbleLogger struct{ log *slog.Logger }
+// pebbleLogger routes pebble's logs to slog. Pebble calls Fatalf when it
+// cannot write or sync its WAL; if Fatalf returned, the commit would report
+// success, so it stops the server and never returns.
+type pebbleLogger struct{ s *Server }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
-	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	l.s.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
 }
 func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	l.s.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
 func (l pebbleLogger) Fatalf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf(format, args...))
+	err := fmt.Errorf("storage: "+format, args...)
+	l.s.fatal(err)
+	select {} // the process exits on Done; never let the commit report success
 }
 
 // waitStopped returns a context cancelled when the server stops.
