@@ -321,14 +321,29 @@ func TestMinorityCannotCommit(t *testing.T) {
 	for _, nd := range majority {
 		nd.DropPeers(minority.ID)
 	}
-	if r := mc.Call(create("/cut", "", wire.ModePersistent)); r.Err == wire.OK {
-		t.Fatal("a write through the minority committed")
-	}
-	if r := mc.Call(req(wire.OpGet, "/before")); r.Err == wire.OK {
-		t.Fatal("a linearizable read was answered by the minority")
-	}
 	if r := mc.Call(wire.Request{Op: wire.OpGet, Path: "/before", Local: true}); r.Err != wire.OK {
 		t.Fatalf("a local read on the minority: %s", r.Err)
+	}
+	// A write and a linearizable read through the minority are never
+	// answered OK: they fail, or the server sends the client away.
+	wx := mc.Send(create("/cut", "", wire.ModePersistent))
+	rx := mc.Send(req(wire.OpGet, "/before"))
+	for {
+		r, err := mc.Read()
+		if err != nil {
+			break // closed: "connect to another server"
+		}
+		if (r.Xid == wx || r.Xid == rx) && r.Err == wire.OK {
+			t.Fatalf("the minority answered xid %d OK", r.Xid)
+		}
+		if r.Xid == rx {
+			break
+		}
+	}
+	// New sessions are sent away too.
+	fresh := testcluster.Dial(t, minority.ClientAddr())
+	if r := fresh.Call(wire.Request{Op: wire.OpConnect, TimeoutMs: 5000}); r.Err != wire.ConnectionLoss {
+		t.Fatalf("connect to a leaderless server: %s", r.Err)
 	}
 	big := testcluster.Connect(t, leader.ClientAddr())
 	big.MustCall(create("/majority", "", wire.ModePersistent))
@@ -341,7 +356,9 @@ func TestMinorityCannotCommit(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		mc2.Connect(10000)
+		if mc2.Call(wire.Request{Op: wire.OpConnect, TimeoutMs: 10000}).Err != wire.OK {
+			return false
+		}
 		return mc2.Call(req(wire.OpGet, "/majority")).Err == wire.OK
 	})
 	if r := big.Call(req(wire.OpExists, "/cut")); r.Err != wire.NoNode {

@@ -57,6 +57,16 @@ type request struct {
 
 func (c *conn) session() wire.SessionID { return wire.SessionID(c.sess.Load()) }
 
+// gone reports whether the connection was torn down.
+func (c *conn) gone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *conn) identities() []znode.Ident {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -150,7 +150,7 @@ func (c *conn) proposeWrite(r *request) {
 		Op:      op,
 	}
 	c.writes.Add(1)
-	s.propose(&proposal{id: e.ID, data: e.Marshal(), since: time.Now(), done: func(o *znode.Outcome, err error) {
+	s.propose(&proposal{id: e.ID, data: e.Marshal(), since: time.Now(), abandoned: c.gone, done: func(o *znode.Outcome, err error) {
 		defer c.writes.Done()
 		c.complete(r, writeResponse(&r.req, o, err, int64(s.applied.load())))
 	}})
@@ -181,9 +181,9 @@ func (s *Server) proposeWait(ctx context.Context, e *znode.Entry) (*znode.Outcom
 		err error
 	}
 	ch := make(chan result, 1)
-	s.propose(&proposal{id: e.ID, data: e.Marshal(), since: time.Now(), done: func(o *znode.Outcome, err error) {
-		ch <- result{o, err}
-	}})
+	s.propose(&proposal{id: e.ID, data: e.Marshal(), since: time.Now(),
+		abandoned: func() bool { return ctx.Err() != nil },
+		done:      func(o *znode.Outcome, err error) { ch <- result{o, err} }})
 	select {
 	case r := <-ch:
 		return r.o, r.err

@@ -22,9 +22,12 @@ import (
 type proposal struct {
 	id    uint64
 	data  []byte
-	term  uint64 // term in which it was last handed to raft; 0 = not yet
-	since time.Time
+	term  uint64    // term in which it was last handed to raft; 0 = not yet
+	since time.Time // when it was last handed to raft
 	done  func(o *znode.Outcome, err error)
+	// abandoned reports that nobody waits for the outcome any more (the
+	// connection closed, the context ended); nil: never.
+	abandoned func() bool
 }
 
 // readRequest asks for a linearizable read index; done runs on the raft
@@ -242,11 +245,15 @@ func (r *raftLoop) propose(first *proposal) {
 }
 
 func (r *raftLoop) proposeBatch(batch []*proposal) {
+	if len(batch) == 0 {
+		return
+	}
 	term := r.rn.BasicStatus().GetTerm()
+	now := time.Now()
 	ents := make([]*raftpb.Entry, len(batch))
 	for i, p := range batch {
 		ents[i] = &raftpb.Entry{Data: p.data}
-		p.term = term
+		p.term, p.since = term, now
 		r.s.waiters.add(p)
 	}
 	r.s.metrics.proposalBatch.Observe(float64(len(batch)))
@@ -327,38 +334,42 @@ func (r *raftLoop) onTick() {
 	if len(retry) > 0 {
 		r.issueRead(retry)
 	}
-	// Proposals raft refused are retried while a leader is known.
+	// Proposals raft refused (no leader yet) are retried once one is known.
 	if len(r.dropped) > 0 && r.lead != raft.None {
 		batch := r.dropped
 		r.dropped = nil
-		var keep []*proposal
-		for _, p := range batch {
-			if now.Sub(p.since) > timeout {
-				r.s.waiters.remove(p.id)
-				p.done(nil, fmt.Errorf("%w: no leader accepted the write within %v; it was not applied", wire.ErrConnectionLoss, timeout))
-				continue
-			}
-			keep = append(keep, p)
-		}
-		if len(keep) > 0 {
-			r.proposeBatch(keep)
-		}
+		r.proposeBatch(r.live(batch))
 	}
-	// Proposals handed to raft in an older term may have been lost with
-	// the old leader: propose them again. Apply answers a resent client
-	// write with its first result, and system entries are idempotent.
+	if r.lead == raft.None {
+		return
+	}
+	// Proposals handed to raft in an older term may have been lost with the
+	// old leader, and any proposal can be lost in transit: propose them
+	// again, in order. Apply answers a resent client write with its first
+	// result and system entries are idempotent, so a copy that was not lost
+	// after all does no harm. Proposals whose requester is gone are dropped.
 	term := r.rn.BasicStatus().GetTerm()
-	var again []*proposal
-	for _, p := range r.s.waiters.expire(now, timeout) {
-		p.done(nil, fmt.Errorf("%w: not applied within %v (it may still be)", wire.ErrOperationTimeout, timeout))
-	}
-	if r.lead != raft.None {
-		again = r.s.waiters.olderTerm(term)
-	}
+	again := r.live(r.s.waiters.due(now, timeout, term))
 	if len(again) > 0 {
 		r.proposeBatch(again)
 	}
 }
+
+// live filters out (and answers) the proposals whose requester gave up.
+func (r *raftLoop) live(ps []*proposal) []*proposal {
+	out := ps[:0]
+	for _, p := range ps {
+		if p.abandoned != nil && p.abandoned() {
+			r.s.waiters.remove(p.id)
+			p.done(nil, errAbandoned)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+var errAbandoned = fmt.Errorf("%w: the request was abandoned before it was applied", wire.ErrConnectionLoss)
 
 // handleReady processes one Ready in the order raft's doc.go requires. It
 // returns false after a fatal storage error.

@@ -156,5 +156,6 @@ const (
 	closeSessionMoved = 4001 // the session resumed on another connection
 	closeExpired      = 4002 // the session expired
 	closeRestored     = 4003 // the server restored a snapshot: resume and re-arm
+	closeNoLeader     = 4004 // the server lost its leader: connect to another
 	closeServerStop   = 1001 // going away
 )

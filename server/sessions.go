@@ -125,6 +125,8 @@ func (s *Server) runLeaderDuties() {
 	tick := time.NewTicker(s.cfg.TickInterval)
 	defer tick.Stop()
 	lastReap, lastPublish, lastPromote := time.Now(), time.Time{}, time.Time{}
+	var leaderless time.Time // since when no leader is known; zero: one is
+	electionTimeout := s.cfg.TickInterval * time.Duration(s.cfg.ElectionTicks)
 	for {
 		select {
 		case <-s.stopc:
@@ -132,6 +134,18 @@ func (s *Server) runLeaderDuties() {
 		case <-tick.C:
 		}
 		now := time.Now()
+		// A server cut off from any leader cannot serve its clients: tell
+		// them to go elsewhere (ZooKeeper's followers do the same) rather
+		// than let their requests hang. Their sessions live on.
+		if s.leader.Load() != 0 {
+			leaderless = time.Time{}
+		} else if leaderless.IsZero() {
+			leaderless = now
+		} else if now.Sub(leaderless) > 3*electionTimeout && s.conns.count() > 0 {
+			s.log.Warn("no leader: closing client connections so they move to another server", "since", leaderless)
+			s.conns.closeAll(closeNoLeader, "this server has no leader; connect to another")
+			leaderless = now
+		}
 		if now.Sub(lastPublish) >= time.Second {
 			lastPublish = now
 			s.publishSelf()
@@ -166,14 +180,22 @@ func (s *Server) expireSessions(now time.Time) {
 		s.metrics.sessionsExpired.Inc()
 		e := znode.Entry{ID: s.newProposalID(), TimeMs: now.UnixMilli(),
 			Op: znode.Op{Kind: znode.OpCloseSession, SessionID: id, Expired: true}}
-		s.propose(&proposal{id: e.ID, data: e.Marshal(), since: now, done: func(*znode.Outcome, error) {}})
+		s.propose(&proposal{id: e.ID, data: e.Marshal(), since: now, done: func(*znode.Outcome, error) {},
+			abandoned: expiresAt(now.Add(s.cfg.RequestTimeout))})
 	}
+}
+
+// expiresAt returns an abandoned func for proposals nobody waits for: the
+// duty that made them proposes again if they are lost.
+func expiresAt(t time.Time) func() bool {
+	return func() bool { return time.Now().After(t) }
 }
 
 func (s *Server) reap(now time.Time) {
 	for _, op := range s.state.ReapCandidates(now.UnixMilli(), 1000) {
 		e := znode.Entry{ID: s.newProposalID(), TimeMs: now.UnixMilli(), Op: op}
-		s.propose(&proposal{id: e.ID, data: e.Marshal(), since: now, done: func(*znode.Outcome, error) {}})
+		s.propose(&proposal{id: e.ID, data: e.Marshal(), since: now, done: func(*znode.Outcome, error) {},
+			abandoned: expiresAt(now.Add(s.cfg.RequestTimeout))})
 	}
 }
 
@@ -196,6 +218,9 @@ func (c *conn) connectResponse(req *wire.Request) (wire.Response, bool) {
 	s := c.s
 	fail := func(err error) (wire.Response, bool) {
 		return wire.Response{Zxid: int64(s.applied.load()), Err: wire.CodeOf(err), Msg: err.Error()}, false
+	}
+	if s.leader.Load() == 0 {
+		return fail(fmt.Errorf("%w: this server has no leader; try another", wire.ErrConnectionLoss))
 	}
 	if req.TimeoutMs < 0 || req.LastZxid < 0 {
 		return fail(fmt.Errorf("%w: timeout_ms and last_zxid must not be negative", wire.ErrBadArguments))

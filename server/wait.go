@@ -39,29 +39,15 @@ func (w *waitRegistry) take(id uint64) *proposal {
 
 func (w *waitRegistry) remove(id uint64) { w.take(id) }
 
-// expire removes and returns the proposals older than timeout.
-func (w *waitRegistry) expire(now time.Time, timeout time.Duration) []*proposal {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []*proposal
-	for id, p := range w.mu.m {
-		if now.Sub(p.since) > timeout {
-			out = append(out, p)
-			delete(w.mu.m, id)
-		}
-	}
-	sortProposals(out)
-	return out
-}
-
-// olderTerm returns, in proposal order, the proposals last handed to raft in
-// a term before term.
-func (w *waitRegistry) olderTerm(term uint64) []*proposal {
+// due returns, in proposal order, the proposals to hand to raft again: those
+// last handed over in a term before term, and those waiting longer than
+// timeout. Proposals raft refused (term 0) are retried separately.
+func (w *waitRegistry) due(now time.Time, timeout time.Duration, term uint64) []*proposal {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []*proposal
 	for _, p := range w.mu.m {
-		if p.term != 0 && p.term < term {
+		if p.term != 0 && (p.term < term || now.Sub(p.since) > timeout) {
 			out = append(out, p)
 		}
 	}
