@@ -60,6 +60,19 @@ func TestClusterWriteVisibleOnEveryServer(t *testing.T) {
 	}
 	// Sessions are shared: an ephemeral made through one server is owned by
 	// a session every server knows.
+	// Any member's status shows every member, its role and applied index.
+	testcluster.WaitFor(t, 10*time.Second, "a status with every member's applied index", func() bool {
+		st, err := cl.Nodes[2].Status()
+		if err != nil || len(st.Members) != 3 {
+			return false
+		}
+		for _, m := range st.Members {
+			if !m.Reachable || m.Applied == 0 || m.Role != "voter" || m.ClientAddr == "" {
+				return false
+			}
+		}
+		return true
+	})
 	conns[1].MustCall(create("/eph", "", wire.ModeEphemeral))
 	conns[1].MustCall(wire.Request{Op: wire.OpClose})
 	if r := conns[2].Call(req(wire.OpExists, "/eph")); r.Err != wire.NoNode {

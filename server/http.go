@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -63,7 +65,8 @@ type MemberStatus struct {
 	ClientAddr string `json:"client_addr"`
 	Role       string `json:"role"`              // voter or learner
 	Match      uint64 `json:"match,omitempty"`   // the leader's view of its log, when this server leads
-	Applied    uint64 `json:"applied,omitempty"` // known for this server only
+	Applied    uint64 `json:"applied,omitempty"` // its applied index, as it reports it
+	Reachable  bool   `json:"reachable"`         // it answered this status request
 }
 
 // Status returns what /v1/status shows.
@@ -101,6 +104,37 @@ func (s *Server) Status() Status {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.Status()
+	if r.URL.Query().Get("local") == "" {
+		s.fillPeerStatus(r.Context(), &st)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(s.Status())
+	_ = json.NewEncoder(w).Encode(st)
+}
+
+// fillPeerStatus asks every other member for its own status (briefly, in
+// parallel) to report each one's applied index and whether it answers.
+func (s *Server) fillPeerStatus(ctx context.Context, st *Status) {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range st.Members {
+		m := &st.Members[i]
+		if m.ID == s.id {
+			m.Reachable = true
+			continue
+		}
+		if m.ClientAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var peer Status
+			if err := httpJSON(ctx, http.MethodGet, "http://"+m.ClientAddr+"/v1/status?local=1", nil, &peer); err == nil && peer.ID == m.ID {
+				m.Applied, m.Reachable = peer.Applied, true
+			}
+		}()
+	}
+	wg.Wait()
 }

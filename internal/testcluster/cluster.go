@@ -401,6 +401,8 @@ type Status struct {
 		PeerAddr   string `json:"peer_addr"`
 		ClientAddr string `json:"client_addr"`
 		Role       string `json:"role"`
+		Applied    uint64 `json:"applied"`
+		Reachable  bool   `json:"reachable"`
 	} `json:"members"`
 }
 
