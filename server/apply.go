@@ -76,30 +76,34 @@ func (s *Server) restore(r io.Reader) error {
 }
 
 // publish runs inside Apply after the batch committed and before any reader
-// can see it. It must not block.
+// can see it. It must not block. Every watch event of the batch is pushed
+// before any request is answered, so an answer may carry the batch's last
+// zxid (PROTOCOL.md: the last applied zxid) without overtaking an event.
 func (s *Server) publish(outcomes []znode.Outcome) {
-	var last uint64
+	if len(outcomes) == 0 {
+		return
+	}
 	for i := range outcomes {
 		o := &outcomes[i]
-		last = o.Index
 		for _, c := range o.Changes {
 			s.fireWatch(c)
 		}
 		if o.Closed != 0 {
 			s.sessionClosed(o.Closed, o.Index)
 		}
+		if o.Entry != nil && o.Entry.Op.Kind == znode.OpCreateSession && o.Result.Err == wire.OK && !o.Duplicate {
+			s.sessionCreated(o.Entry.Op.SessionID, time.Duration(o.Entry.Op.TimeoutMs)*time.Millisecond)
+		}
+	}
+	s.applied.set(outcomes[len(outcomes)-1].Index)
+	for i := range outcomes {
+		o := &outcomes[i]
 		if o.Entry == nil {
 			continue
-		}
-		if o.Entry.Op.Kind == znode.OpCreateSession && o.Result.Err == wire.OK && !o.Duplicate {
-			s.sessionCreated(o.Entry.Op.SessionID, time.Duration(o.Entry.Op.TimeoutMs)*time.Millisecond)
 		}
 		if p := s.waiters.take(o.Entry.ID); p != nil {
 			p.done(o, nil)
 		}
-	}
-	if last != 0 {
-		s.applied.set(last)
 	}
 }
 

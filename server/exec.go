@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -138,7 +139,11 @@ func (c *conn) proposeWrite(r *request) {
 	s := c.s
 	op, err := s.buildOp(&r.req, c.session())
 	if err != nil {
-		c.complete(r, errResponse(int64(s.applied.load()), err))
+		resp := errResponse(int64(s.applied.load()), err)
+		if me := (*multiOpError)(nil); errors.As(err, &me) {
+			resp.Results = me.results(r.req.Ops)
+		}
+		c.complete(r, resp)
 		return
 	}
 	e := znode.Entry{
@@ -265,7 +270,7 @@ func writeResponse(req *wire.Request, o *znode.Outcome, err error, zxid int64) w
 	if err != nil {
 		return errResponse(zxid, err)
 	}
-	resp := wire.Response{Zxid: int64(o.Index), Err: o.Result.Err}
+	resp := wire.Response{Zxid: zxid, Err: o.Result.Err}
 	if o.Result.Err != wire.OK {
 		resp.Msg = errMessage(req, o.Result.Err)
 	}

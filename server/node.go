@@ -444,12 +444,9 @@ func (r *raftLoop) onSoftState(ss *raft.SoftState) {
 	prevLead := r.lead
 	r.lead, r.state = ss.Lead, ss.RaftState
 	s.leader.Store(ss.Lead)
-	role := "follower"
-	switch ss.RaftState {
-	case raft.StateLeader:
+	role := "follower" // PROTOCOL.md's roles: candidates count as followers
+	if ss.RaftState == raft.StateLeader {
 		role = "leader"
-	case raft.StateCandidate, raft.StatePreCandidate:
-		role = "candidate"
 	}
 	if m := s.members.Load(); m != nil {
 		if me, ok := m.member(s.id); ok && me.Learner {

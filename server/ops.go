@@ -46,11 +46,11 @@ func (s *Server) buildOp(req *wire.Request, sess wire.SessionID) (znode.Op, erro
 			switch sub.Op {
 			case wire.OpCreate, wire.OpDelete, wire.OpSet, wire.OpCheck:
 			default:
-				return znode.Op{}, fmt.Errorf("%w: multi op %d is %q; only create, delete, set and check may be in a multi", wire.ErrBadArguments, i, sub.Op)
+				return znode.Op{}, &multiOpError{index: i, err: fmt.Errorf("%w: %q is not allowed in a multi (only create, delete, set and check)", wire.ErrBadArguments, sub.Op)}
 			}
 			o, err := s.buildOp(sub, sess)
 			if err != nil {
-				return znode.Op{}, fmt.Errorf("multi op %d: %w", i, err)
+				return znode.Op{}, &multiOpError{index: i, err: err}
 			}
 			op.Ops = append(op.Ops, o)
 		}
@@ -113,6 +113,31 @@ func (s *Server) buildOp(req *wire.Request, sess wire.SessionID) (znode.Op, erro
 		return znode.Op{Kind: znode.OpSetACL, Path: req.Path, ACL: req.ACL, Version: req.Version}, nil
 	}
 	return znode.Op{}, fmt.Errorf("%w: %q is not a write", wire.ErrUnimplemented, req.Op)
+}
+
+// multiOpError is a multi refused before it was proposed because of one of
+// its ops; the answer gives every op its code, as a failed multi does.
+type multiOpError struct {
+	index int
+	err   error
+}
+
+func (e *multiOpError) Error() string { return fmt.Sprintf("multi op %d: %v", e.index, e.err) }
+func (e *multiOpError) Unwrap() error { return e.err }
+
+// results returns PROTOCOL.md's per-op results of the refused multi.
+func (e *multiOpError) results(ops []wire.Request) []wire.Result {
+	out := make([]wire.Result, len(ops))
+	for i := range ops {
+		out[i].Op = ops[i].Op
+		switch {
+		case i == e.index:
+			out[i].Err = wire.CodeOf(e.err)
+		case i > e.index:
+			out[i].Err = wire.RuntimeInconsistency
+		}
+	}
+	return out
 }
 
 // read answers one read-class request. It runs inside s.view, so what it

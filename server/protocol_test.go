@@ -231,8 +231,10 @@ func TestMulti(t *testing.T) {
 		t.Fatalf("rolled-back set is visible: %q", g.Data)
 	}
 	// Only create, delete, set and check may be in a multi, at most 128.
-	if r := c.Call(wire.Request{Op: wire.OpMulti, Ops: []wire.Request{{Op: wire.OpGet, Path: "/m"}}}); r.Err != wire.BadArguments {
-		t.Fatalf("get in multi: %s", r.Err)
+	if r := c.Call(wire.Request{Op: wire.OpMulti, Ops: []wire.Request{create("/m/ok", "", wire.ModePersistent), {Op: wire.OpGet, Path: "/m"},
+		create("/m/ok2", "", wire.ModePersistent)}}); r.Err != wire.BadArguments || len(r.Results) != 3 ||
+		r.Results[0].Err != wire.OK || r.Results[1].Err != wire.BadArguments || r.Results[2].Err != wire.RuntimeInconsistency {
+		t.Fatalf("get in multi: %+v", r)
 	}
 	var many []wire.Request
 	for i := 0; i < 129; i++ {

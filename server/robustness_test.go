@@ -199,7 +199,7 @@ func TestBadPaths(t *testing.T) {
 	c := testcluster.Connect(t, nd.ClientAddr())
 	before := rootCversion(t, c)
 	bad := []string{"", "a", "/a/", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a\x00b", "/a\x01b", "/a\x7fb",
-		"/" + strings.Repeat("x", 1024), "/\xff\xfe", "/a\u0085b"}
+		"/" + strings.Repeat("x", 1024), "/a\u0085b"}
 	for _, p := range bad {
 		for _, op := range []wire.Request{create(p, "", wire.ModePersistent), req(wire.OpGet, p),
 			{Op: wire.OpSet, Path: p, Version: -1}, {Op: wire.OpDelete, Path: p, Version: -1}, req(wire.OpChildren, p),

@@ -288,7 +288,7 @@ func (c *conn) connectResponse(req *wire.Request) (wire.Response, bool) {
 			return fail(o.Result.Err.Err())
 		}
 		c.attach(id, time.Duration(timeout)*time.Millisecond)
-		return wire.Response{Zxid: int64(o.Index), SessionID: id, Password: base64.StdEncoding.EncodeToString(pw),
+		return wire.Response{Zxid: int64(s.applied.load()), SessionID: id, Password: base64.StdEncoding.EncodeToString(pw),
 			TimeoutMs: timeout, ServerID: s.id, MaxDataBytes: s.cfg.MaxDataBytes}, true
 	}
 }
@@ -319,9 +319,9 @@ func (c *conn) closeSession(r *request) {
 	case err != nil:
 		resp = errResponse(int64(s.applied.load()), err)
 	case o.Result.Err != wire.OK && !errors.Is(o.Result.Err.Err(), wire.ErrSessionExpired):
-		resp = wire.Response{Zxid: int64(o.Index), Err: o.Result.Err}
+		resp = wire.Response{Zxid: int64(s.applied.load()), Err: o.Result.Err}
 	default:
-		resp = wire.Response{Zxid: int64(o.Index)}
+		resp = wire.Response{Zxid: int64(s.applied.load())}
 	}
 	c.complete(r, resp)
 	c.out.closeAfter(websocket.CloseNormalClosure, "session closed")

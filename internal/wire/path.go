@@ -52,11 +52,11 @@ func ValidatePath(p string) error {
 		}
 		start = i + 1
 	}
-	// C1 control characters (U+0080..U+009F) and the other Unicode
-	// non-characters ZooKeeper refuses.
+	// C1 control characters (U+0080..U+009F). (Valid UTF-8 holds no
+	// surrogates; other code points are allowed, as PROTOCOL.md says.)
 	for _, r := range p {
-		if (r >= 0x80 && r <= 0x9f) || (r >= 0xd800 && r <= 0xf8ff) || (r >= 0xfff0 && r <= 0xffff) {
-			return fmt.Errorf("%w: invalid character %U", ErrBadPath, r)
+		if r >= 0x80 && r <= 0x9f {
+			return fmt.Errorf("%w: control character %U", ErrBadPath, r)
 		}
 	}
 	return nil
