@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/coord-dev/coord/znode"
 )
 
 // registerAdmin adds the membership and debugging endpoints:
@@ -196,9 +198,9 @@ func (s *Server) Digest() (uint64, string, error) {
 		digest  string
 		err     error
 	)
-	s.view(func() {
-		applied = s.state.AppliedIndex()
-		digest, err = s.state.Digest()
+	s.state.View(func(v znode.View) {
+		applied = v.AppliedIndex()
+		digest, err = v.Digest()
 	})
 	return applied, digest, err
 }

@@ -37,9 +37,7 @@ func (s *Server) runApply() {
 			}
 		}
 		start := time.Now()
-		s.viewMu.Lock()
 		err := s.state.Apply(items, s.publish)
-		s.viewMu.Unlock()
 		if err != nil {
 			s.fatal(fmt.Errorf("apply: %w", err))
 			return
@@ -57,7 +55,6 @@ func (s *Server) runApply() {
 // are disconnected: their watches could not tell what the jump skipped, so
 // they resume and re-arm (set_watches then fires or sends Resync).
 func (s *Server) restore(r io.Reader) error {
-	s.viewMu.Lock()
 	err := s.state.Restore(r)
 	if err == nil {
 		s.applied.set(s.state.AppliedIndex())
@@ -67,7 +64,6 @@ func (s *Server) restore(r io.Reader) error {
 			}
 		}
 	}
-	s.viewMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -121,14 +117,6 @@ func (s *Server) fireWatch(c znode.Change) {
 		cn.push(wire.WatchEvent(f.Event, f.Path, f.Zxid))
 	}
 	s.metrics.watchEvents.Add(1)
-}
-
-// viewLocked runs fn while no apply publishes: what fn reads and the watches
-// it sets are consistent with one applied index.
-func (s *Server) view(fn func()) {
-	s.viewMu.RLock()
-	defer s.viewMu.RUnlock()
-	fn()
 }
 
 // compact trims the raft log and the change history, keeping

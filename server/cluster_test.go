@@ -255,6 +255,10 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	last := c.MustCall(wire.Request{Op: wire.OpPing})
 	follower.Start()
 	follower.WaitReady()
+	testcluster.WaitFor(t, 30*time.Second, "the follower to catch up", func() bool {
+		applied, _, err := follower.Digest()
+		return err == nil && int64(applied) >= last.Zxid
+	})
 	f := testcluster.Connect(t, follower.ClientAddr())
 	f.MustCall(req(wire.OpSync, "/"))
 	ch := f.MustCall(wire.Request{Op: wire.OpChildren, Path: "/snap", Local: true})

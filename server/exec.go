@@ -221,10 +221,10 @@ func (c *conn) runReads(reads []*request) {
 			return
 		}
 	}
-	s.view(func() {
-		zxid := int64(s.applied.load())
+	s.state.View(func(v znode.View) {
+		zxid := int64(v.AppliedIndex())
 		for _, r := range reads {
-			c.complete(r, c.read(&r.req, zxid))
+			c.complete(r, c.read(v, &r.req, zxid))
 		}
 	})
 }
@@ -273,6 +273,10 @@ func writeResponse(req *wire.Request, o *znode.Outcome, err error, zxid int64) w
 	resp := wire.Response{Zxid: zxid, Err: o.Result.Err}
 	if o.Result.Err != wire.OK {
 		resp.Msg = errMessage(req, o.Result.Err)
+		if o.Result.Err == wire.RuntimeInconsistency && req.Op != wire.OpMulti {
+			resp.Msg = "not applied: a later write of this session was applied first (this one was delayed by a leader change), " +
+				"or it is older than the results the server keeps; send it again with a new xid if it still applies"
+		}
 	}
 	switch req.Op {
 	case wire.OpCreate:

@@ -56,18 +56,22 @@ func (s *Server) buildOp(req *wire.Request, sess wire.SessionID) (znode.Op, erro
 		}
 		return op, nil
 	case wire.OpCreate:
-		if err := s.checkPath(req.Path); err != nil {
-			return znode.Op{}, err
-		}
-		if err := s.checkData(req.Data); err != nil {
-			return znode.Op{}, err
-		}
 		mode := wire.Mode(req.Mode)
 		if mode == "" {
 			mode = wire.ModePersistent
 		}
 		if !mode.Valid() {
 			return znode.Op{}, fmt.Errorf("%w: unknown mode %q", wire.ErrBadArguments, req.Mode)
+		}
+		p := req.Path
+		if mode.Sequential() {
+			p += "0" // as ZooKeeper: "/q/" is a valid sequential prefix
+		}
+		if err := s.checkPath(p); err != nil {
+			return znode.Op{}, err
+		}
+		if err := s.checkData(req.Data); err != nil {
+			return znode.Op{}, err
 		}
 		if mode.TTL() != (req.TTLMs != 0) {
 			if mode.TTL() {
@@ -140,9 +144,9 @@ func (e *multiOpError) results(ops []wire.Request) []wire.Result {
 	return out
 }
 
-// read answers one read-class request. It runs inside s.view, so what it
+// read answers one read-class request. It runs inside a store View, so what it
 // reads and the watches it sets belong to one applied index (zxid).
-func (c *conn) read(req *wire.Request, zxid int64) wire.Response {
+func (c *conn) read(v znode.View, req *wire.Request, zxid int64) wire.Response {
 	s := c.s
 	resp := wire.Response{Zxid: zxid}
 	fail := func(err error) wire.Response {
@@ -150,7 +154,7 @@ func (c *conn) read(req *wire.Request, zxid int64) wire.Response {
 		return resp
 	}
 	if req.Op == wire.OpSetWatches {
-		if err := c.setWatches(req, zxid); err != nil {
+		if err := c.setWatches(v, req, zxid); err != nil {
 			return fail(err)
 		}
 		return resp
@@ -163,7 +167,7 @@ func (c *conn) read(req *wire.Request, zxid int64) wire.Response {
 		resp.Path = req.Path
 		return resp
 	case wire.OpExists:
-		n, err := s.state.Get(req.Path)
+		n, err := v.Get(req.Path)
 		if req.Watch {
 			if werr := c.addWatch(req.Path, watch.Exist); werr != nil {
 				return fail(werr)
@@ -176,7 +180,7 @@ func (c *conn) read(req *wire.Request, zxid int64) wire.Response {
 		resp.Stat = &st
 		return resp
 	case wire.OpGet:
-		n, err := s.state.Get(req.Path)
+		n, err := v.Get(req.Path)
 		if err != nil {
 			return fail(opErr(req, err))
 		}
@@ -199,7 +203,7 @@ func (c *conn) read(req *wire.Request, zxid int64) wire.Response {
 		if req.Limit < 0 {
 			return fail(fmt.Errorf("%w: limit must not be negative", wire.ErrBadArguments))
 		}
-		names, parent, err := s.state.Children(req.Path, req.After, req.Limit)
+		names, parent, err := v.Children(req.Path, req.After, req.Limit)
 		if err != nil {
 			return fail(opErr(req, err))
 		}
@@ -219,7 +223,7 @@ func (c *conn) read(req *wire.Request, zxid int64) wire.Response {
 		resp.Stat = &st
 		return resp
 	case wire.OpGetACL:
-		n, err := s.state.Get(req.Path)
+		n, err := v.Get(req.Path)
 		if err != nil {
 			return fail(opErr(req, err))
 		}
@@ -301,7 +305,7 @@ func redactACL(acl []wire.ACL, admin bool) []wire.ACL {
 // persistent watches first get every event after last_zxid replayed from
 // the change history (or one Resync when it is gone), one-shot watches whose
 // node changed after last_zxid fire at once; the rest are armed.
-func (c *conn) setWatches(req *wire.Request, zxid int64) error {
+func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 	s := c.s
 	all := [][]string{req.DataWatches, req.ExistWatches, req.ChildWatches, req.PersistentWatches, req.RecursiveWatches}
 	total := 0
@@ -325,7 +329,7 @@ func (c *conn) setWatches(req *wire.Request, zxid int64) error {
 		}
 		recursive := req.RecursiveWatches
 		var replay []wire.Response
-		complete, err := s.state.History(last, func(ch znode.Change) bool {
+		complete, err := v.History(last, func(ch znode.Change) bool {
 			match := persistent[ch.Path]
 			if !match && ch.Type != wire.EventNodeChildrenChanged {
 				for _, r := range recursive {
@@ -365,7 +369,7 @@ func (c *conn) setWatches(req *wire.Request, zxid int64) error {
 	}
 	resume := func(paths []string, k watch.Kind) {
 		for _, p := range paths {
-			n, err := s.state.Get(p)
+			n, err := v.Get(p)
 			if err != nil {
 				n = nil
 			}

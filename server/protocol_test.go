@@ -103,6 +103,14 @@ func TestSequentialAndChildren(t *testing.T) {
 	if r.Path != "/q/item-0000000003" {
 		t.Fatalf("after a delete the next sequential name is %s", r.Path)
 	}
+	// A sequential prefix may end with '/', as in ZooKeeper.
+	c.MustCall(create("/q2", "", wire.ModePersistent))
+	if r := c.MustCall(create("/q2/", "", wire.ModePersistentSequential)); r.Path != "/q2/0000000000" {
+		t.Fatalf("sequential child of /q2/: %s", r.Path)
+	}
+	if r := c.Call(create("/q2/", "", wire.ModePersistent)); r.Err != wire.BadArguments {
+		t.Fatalf("non-sequential trailing slash: %s", r.Err)
+	}
 	ch := c.MustCall(req(wire.OpChildren, "/q"))
 	if fmt.Sprint(ch.Children) != "[item-0000000001 item-0000000002 item-0000000003]" {
 		t.Fatalf("children: %v", ch.Children)

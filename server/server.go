@@ -53,7 +53,6 @@ type Server struct {
 	restorec chan restoreRequest
 
 	waiters waitRegistry
-	viewMu  sync.RWMutex // held to write by apply+publish, to read by reads that must see one applied index
 	applied appliedIndex
 
 	// Published raft status, written by the raft goroutine.
@@ -111,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.disk = &diskGuard{dir: cfg.DataDir, minFree: uint64(cfg.MinFreeBytes)}
 	opts := &pebble.Options{Logger: pebbleLogger{s}}
+	znode.TunePebble(opts)
 	if cfg.TestHooks {
 		opts.FS = s.disk.faultFS()
 	}

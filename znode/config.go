@@ -1,0 +1,93 @@
+package znode
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/coord-dev/coord/internal/wire"
+)
+
+// ResultsPerSession is how many results of its most recent writes (by xid)
+// each session keeps for exactly-once retries. Older ones are evicted lowest
+// xid first.
+const ResultsPerSession = 1024
+
+// Config configures a Store. Every server of a cluster must use the same
+// MaxDataBytes and SuperDigest: they decide outcomes of apply.
+type Config struct {
+	// MaxDataBytes is the largest data a node may hold; a create or set with
+	// more answers BadArguments. 0 means wire.DefaultMaxDataBytes (1 MiB).
+	MaxDataBytes int
+	// SuperDigest is ZooKeeper's super digest id,
+	// "super:base64(sha1(super:password))" (see DigestID): a caller holding a
+	// digest ident equal to it passes every ACL check. "" means none.
+	SuperDigest string
+	// NodeCacheBytes bounds the memory of the cache of decoded nodes that
+	// serves Get, Children's parent and apply's reads before pebble. 0 means
+	// DefaultNodeCacheBytes; negative disables the cache.
+	NodeCacheBytes int
+	// Logger receives the store's rare messages. nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultNodeCacheBytes is the node cache's size when Config leaves it 0.
+const DefaultNodeCacheBytes = 64 << 20
+
+// Validate reports whether the configuration is usable.
+func (c *Config) Validate() error {
+	if c.MaxDataBytes < 0 {
+		return fmt.Errorf("znode: MaxDataBytes %d is negative", c.MaxDataBytes)
+	}
+	if c.SuperDigest != "" && !validDigestID(c.SuperDigest) {
+		return fmt.Errorf("znode: SuperDigest %q is not of the form user:base64(sha1(user:password))", c.SuperDigest)
+	}
+	return nil
+}
+
+func (c *Config) maxDataBytes() int {
+	if c.MaxDataBytes == 0 {
+		return wire.DefaultMaxDataBytes
+	}
+	return c.MaxDataBytes
+}
+
+func (c *Config) nodeCacheBytes() int {
+	if c.NodeCacheBytes == 0 {
+		return DefaultNodeCacheBytes
+	}
+	return c.NodeCacheBytes
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// TunePebble adjusts pebble options, before pebble.Open, for the store's
+// access pattern, changing only what the caller left unset:
+//
+//   - a 10-bit bloom filter on every level: every create looks up a path
+//     that is usually absent, and without filters such a miss reads an
+//     index block of every overlapping sstable;
+//   - a 64 MiB block cache when neither Cache nor CacheSize is set: pebble
+//     reserves the memory of its memtables from the block cache, so under a
+//     steady write load its 8 MiB default leaves no room for blocks at all
+//     and every read goes to the file system.
+//
+// MemTableSize and larger caches remain the server's memory policy; the
+// store's own node cache (Config.NodeCacheBytes) serves hot nodes.
+func TunePebble(o *pebble.Options) {
+	for i := range o.Levels {
+		if o.Levels[i].FilterPolicy == nil {
+			o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		}
+	}
+	if o.Cache == nil && o.CacheSize == 0 {
+		o.CacheSize = 64 << 20
+	}
+}
