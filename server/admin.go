@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/coord-dev/coord/znode"
@@ -50,22 +51,29 @@ func writeErr(w http.ResponseWriter, code int, err error) {
 }
 
 // proposeConf proposes a conf change and waits until this server applied a
-// membership satisfying done.
+// membership satisfying done. Raft drops a conf change proposed while
+// another is pending (e.g. a member publishing its address), so it is
+// proposed again every half second until it shows; every change we make is
+// idempotent.
 func (s *Server) proposeConf(ctx context.Context, cc *raftpb.ConfChange, done func(*membership) bool) error {
-	var perr error
-	if err := s.ctrlWait(ctx, func(r *raftLoop) { perr = r.rn.ProposeConfChange(cc) }); err != nil {
-		return err
-	}
-	if perr != nil {
-		return fmt.Errorf("propose conf change: %w", perr)
-	}
+	var last time.Time
 	for {
 		if m := s.members.Load(); m != nil && done(m) {
 			return nil
 		}
+		if time.Since(last) > 500*time.Millisecond {
+			last = time.Now()
+			var perr error
+			if err := s.ctrlWait(ctx, func(r *raftLoop) { perr = r.rn.ProposeConfChange(cc) }); err != nil {
+				return err
+			}
+			if perr != nil && !errors.Is(perr, raft.ErrProposalDropped) {
+				return fmt.Errorf("propose conf change: %w", perr)
+			}
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the change was not applied in time (another change in progress, or no quorum): %w", ctx.Err())
+			return fmt.Errorf("the change was not applied in time (no quorum?): %w", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

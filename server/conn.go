@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -47,6 +48,10 @@ type conn struct {
 	closing  atomic.Bool    // a close request was read: read no more
 	done     chan struct{}  // closed when the connection is torn down
 	doneOnce sync.Once
+
+	peerClosed atomic.Bool   // the client sent a close frame
+	readerDone chan struct{} // closed when the reader returns
+	writerDone chan struct{} // closed when the writer returns
 }
 
 type request struct {
@@ -128,11 +133,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := websocket.Upgrader{
-		HandshakeTimeout:  s.cfg.HandshakeTimeout,
-		ReadBufferSize:    16 << 10,
-		WriteBufferSize:   16 << 10,
-		EnableCompression: true,
-		CheckOrigin:       s.checkOrigin,
+		HandshakeTimeout: s.cfg.HandshakeTimeout,
+		ReadBufferSize:   4 << 10,
+		WriteBufferPool:  s.wsBuffers, // gorilla writes only the handshake: frames go through frameWriter
+		CheckOrigin:      s.checkOrigin,
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -140,17 +144,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the client (e.g. 403 for a foreign origin)
 	}
 	c := &conn{
-		s:    s,
-		ws:   ws,
-		ip:   ip,
-		reqs: make(chan *request, s.cfg.MaxInFlight+8),
-		done: make(chan struct{}),
+		s:          s,
+		ws:         ws,
+		ip:         ip,
+		reqs:       make(chan *request, s.cfg.MaxInFlight+8),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
 	c.out.init(s.cfg.MaxOutboundBytes)
 	c.mu.idents = []znode.Ident{{Scheme: "ip", ID: ip}}
 	c.wid = s.conns.add(c)
 	c.log = s.log.With("conn", uint64(c.wid), "remote", r.RemoteAddr)
-	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	s.metrics.connections.Inc()
 	s.conns.wg.Add(3)
 	go func() { defer s.conns.wg.Done(); c.runWriter() }()
@@ -195,38 +200,61 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 
 // runReader reads frames until the socket fails or closes.
 func (c *conn) runReader() {
+	defer close(c.readerDone)
 	defer c.teardown()
 	s := c.s
 	_ = c.ws.SetReadDeadline(time.Now().Add(s.cfg.FirstFrameTimeout))
+	// gorilla must never write: the writer goroutine owns the socket's
+	// output, so pings and closes are answered through it.
 	c.ws.SetPingHandler(func(data string) error {
 		c.heartbeat()
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
+		c.out.pong([]byte(data))
+		return nil
 	})
+	c.ws.SetPongHandler(func(string) error {
+		c.heartbeat() // an unsolicited pong is a heartbeat too (RFC 6455 §5.5.3)
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, text string) error {
+		c.peerClosed.Store(true)
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.out.closeAfter(code, "")
+		return nil
+	})
+	var buf bytes.Buffer
 	for {
-		mt, frame, err := c.ws.ReadMessage()
-		if errors.Is(err, websocket.ErrReadLimit) {
-			// gorilla has sent close 1009. Drain what the client is still
-			// sending for a moment so that it can read the close frame
-			// instead of a reset.
-			c.s.metrics.observe("unknown", wire.BadArguments, time.Time{})
-			_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(2 * time.Second))
-			_, _ = io.Copy(io.Discard, c.ws.UnderlyingConn())
-			return
+		mt, rd, err := c.ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			var n int64
+			n, err = buf.ReadFrom(io.LimitReader(rd, int64(s.cfg.MaxFrameBytes)+1))
+			if err == nil && n > int64(s.cfg.MaxFrameBytes) {
+				// Too large: close with 1009, then drain what the client is
+				// still sending for a moment so that it can read the close
+				// frame instead of a reset.
+				c.s.metrics.observe("unknown", wire.BadArguments, time.Time{})
+				c.closing.Store(true)
+				c.out.closeAfter(websocket.CloseMessageTooBig, "frame too large")
+				_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(2 * time.Second))
+				_, _ = io.Copy(io.Discard, c.ws.UnderlyingConn())
+				return
+			}
 		}
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+			if c.peerClosed.Load() {
+				// Let the writer echo the close before the socket goes.
+				select {
+				case <-c.writerDone:
+				case <-time.After(time.Second):
+				}
+			} else if !errors.Is(err, net.ErrClosed) && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 				c.log.Debug("websocket read ended", "err", err)
 			}
 			return
 		}
+		frame := buf.Bytes()
 		if c.closing.Load() || c.out.overflowed() {
 			continue // frames after close (or a cut-off) are not answered
 		}
@@ -299,11 +327,15 @@ func (c *conn) heartbeat() {
 // outbound cap is what stops a live client that does not read).
 const writeTimeout = 30 * time.Second
 
-// runWriter writes queued frames until the connection ends.
+// runWriter writes queued frames until the connection ends: everything
+// taken from the queue at once goes out in one write.
 func (c *conn) runWriter() {
+	defer close(c.writerDone)
 	defer c.teardown()
+	fw := newFrameWriter(c.ws.UnderlyingConn())
 	var (
 		frames []wire.Response
+		pongs  [][]byte
 		buf    []byte
 	)
 	for {
@@ -317,21 +349,42 @@ func (c *conn) runWriter() {
 			text    string
 			closeIt bool
 		)
-		frames, code, text, closeIt = c.out.take(frames)
+		pongs, frames, code, text, closeIt = c.out.take(frames)
+		for _, p := range pongs {
+			if err := fw.frame(opPong, p); err != nil {
+				return
+			}
+		}
 		for i := range frames {
 			buf = frames[i].AppendJSON(buf[:0])
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
+			if err := fw.frame(opText, buf); err != nil {
 				c.log.Debug("websocket write failed", "err", err)
 				return
+			}
+			// Do not let a huge batch pile up in memory unwritten.
+			if fw.w.Buffered() > 1<<20 {
+				if err := fw.flush(writeTimeout); err != nil {
+					return
+				}
 			}
 		}
 		clear(frames)
 		if closeIt {
-			msg := websocket.FormatCloseMessage(code, text)
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second))
-			// Give the client a moment to answer the close, then go.
-			_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+			_ = fw.frame(opClose, closeFrame(code, text))
+		}
+		if err := fw.flush(writeTimeout); err != nil {
+			c.log.Debug("websocket write failed", "err", err)
+			return
+		}
+		if closeIt {
+			if !c.peerClosed.Load() {
+				// Give the client a moment to answer the close before the
+				// socket goes, so it reads the code rather than a reset.
+				select {
+				case <-c.readerDone:
+				case <-time.After(time.Second):
+				}
+			}
 			return
 		}
 	}
@@ -411,8 +464,16 @@ func (r *connRegistry) closeAll(code int, text string) {
 	}
 	r.mu.Unlock()
 	for _, c := range all {
-		_ = c.ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(code, text), time.Now().Add(100*time.Millisecond))
+		c.out.closeAfter(code, text)
+	}
+	// The writers send the close frames; sockets that cannot take them
+	// are torn down after a moment.
+	deadline := time.After(time.Second)
+	for _, c := range all {
+		select {
+		case <-c.writerDone:
+		case <-deadline:
+		}
 		c.teardown()
 	}
 }

@@ -25,6 +25,7 @@ type outbound struct {
 		closeNext bool // close the websocket once ready is written
 		closeCode int
 		closeText string
+		pongs     [][]byte // answers to the client's pings, written first
 	}
 }
 
@@ -121,16 +122,28 @@ func (o *outbound) closeAfter(code int, text string) {
 	o.wake()
 }
 
-// take returns the frames to write and, when the queue is to be closed after
-// them, the close code and text.
-func (o *outbound) take(buf []wire.Response) (frames []wire.Response, closeCode int, closeText string, closeNow bool) {
+// pong queues the answer to a ping.
+func (o *outbound) pong(data []byte) {
+	o.mu.Lock()
+	if len(o.mu.pongs) < 16 { // a flood of pings gets some answers, not memory
+		o.mu.pongs = append(o.mu.pongs, data)
+	}
+	o.mu.Unlock()
+	o.wake()
+}
+
+// take returns the pongs and frames to write and, when the queue is to be
+// closed after them, the close code and text.
+func (o *outbound) take(buf []wire.Response) (pongs [][]byte, frames []wire.Response, closeCode int, closeText string, closeNow bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	pongs = o.mu.pongs
+	o.mu.pongs = nil
 	frames = append(buf[:0], o.mu.ready...)
 	clear(o.mu.ready)
 	o.mu.ready = o.mu.ready[:0]
 	o.mu.bytes = 0
-	return frames, o.mu.closeCode, o.mu.closeText, o.mu.closeNext
+	return pongs, frames, o.mu.closeCode, o.mu.closeText, o.mu.closeNext
 }
 
 func (o *outbound) overflowed() bool {

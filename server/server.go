@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/gorilla/websocket"
 
 	"github.com/coord-dev/coord/internal/raftstore"
 	"github.com/coord-dev/coord/internal/wire"
@@ -63,9 +64,10 @@ type Server struct {
 	members  atomic.Pointer[membership]
 	nextProp atomic.Uint64
 
-	sessions sessionState
-	disk     *diskGuard
-	conns    connRegistry
+	sessions  sessionState
+	disk      *diskGuard
+	conns     connRegistry
+	wsBuffers websocket.BufferPool // shared by handshakes
 
 	clientLn net.Listener
 	peerLn   net.Listener
@@ -105,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 	s.waiters.init()
 	s.sessions.init()
 	s.conns.init()
+	s.wsBuffers = &sync.Pool{}
 	s.metrics = newMetrics(s)
 	s.role.Store("follower")
 
