@@ -100,6 +100,9 @@ type Config struct {
 	// below it writes answer QuotaExceeded (reads go on). Default 64 MiB.
 	MinFreeBytes int64
 
+	// Pprof serves Go's profiler at /debug/pprof/ on the client address.
+	Pprof bool
+
 	// TestHooks enables fault-injection endpoints for tests (/debug/...).
 	// Never on in production.
 	TestHooks bool

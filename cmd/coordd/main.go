@@ -66,6 +66,7 @@ func newApp() *cli.App {
 		&cli.StringSliceFlag{Name: "allowed-origins", EnvVars: env("allowed-origins"), Usage: "browser `ORIGIN`s (scheme://host:port) allowed to open websockets besides the server's own"},
 		&cli.StringFlag{Name: "super-digest", EnvVars: env("super-digest"), Usage: "ZooKeeper super user `DIGEST` super:base64(sha1(super:password))"},
 		&cli.Int64Flag{Name: "min-free-bytes", EnvVars: env("min-free-bytes"), Value: def.MinFreeBytes, Usage: "free space the data dir must keep; below it writes answer QuotaExceeded"},
+		&cli.BoolFlag{Name: "pprof", EnvVars: env("pprof"), Usage: "serve Go's profiler at /debug/pprof/ on the client address"},
 		&cli.BoolFlag{Name: "test-hooks", EnvVars: env("test-hooks"), Hidden: true, Usage: "enable fault-injection endpoints (tests only)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text", Usage: "text or json"},
@@ -121,6 +122,7 @@ func configFrom(c *cli.Context) (server.Config, error) {
 		AllowedOrigins:          c.StringSlice("allowed-origins"),
 		SuperDigest:             c.String("super-digest"),
 		TestHooks:               c.Bool("test-hooks"),
+		Pprof:                   c.Bool("pprof"),
 		MinFreeBytes:            c.Int64("min-free-bytes"),
 		Logger:                  logger,
 	}, nil

@@ -72,6 +72,9 @@ type Request struct {
 	ChildWatches      []string
 	PersistentWatches []string
 	RecursiveWatches  []string
+
+	rawData []byte // the undecoded "data" value while decoding
+	hasOp   bool   // a multi op named its op, while decoding
 }
 
 // requestJSON is Request's JSON shape. The key "data" carries bytes for most
@@ -152,10 +155,9 @@ func (r *Request) toJSON(top bool) (*requestJSON, error) {
 	return j, nil
 }
 
-// DecodeRequest parses one request frame. On error it returns the xid it could
-// read (0 if none) and an error matching ErrMarshallingError (bad JSON, a
-// missing xid or op) or ErrBadArguments (a field of the wrong form).
-func DecodeRequest(frame []byte) (Request, error) {
+// decodeRequestReflect is DecodeRequest done with encoding/json: the
+// reference the hand-written decoder is fuzzed against.
+func decodeRequestReflect(frame []byte) (Request, error) {
 	var j requestJSON
 	if err := json.Unmarshal(frame, &j); err != nil {
 		// Try to recover the xid alone, so the error can carry it.

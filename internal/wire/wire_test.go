@@ -225,3 +225,23 @@ func fixVersions(ops []Request) []Request {
 	}
 	return out
 }
+
+func BenchmarkDecodeRequest(b *testing.B) {
+	frame := []byte(`{"xid":123456,"op":"set","path":"/bench/kv/k000123","data":"` + strings.Repeat("QUJD", 33) + `","version":-1}`)
+	b.Run("handwritten", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeRequest(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeRequestReflect(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
