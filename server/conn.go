@@ -38,8 +38,9 @@ type conn struct {
 		sync.Mutex
 		idents []znode.Ident
 	}
-	sess    atomic.Uint64 // the session, once connected
-	timeout atomic.Int64  // negotiated session timeout, ns
+	sess     atomic.Uint64 // the session, once connected
+	timeout  atomic.Int64  // negotiated session timeout, ns
+	lastBeat atomic.Int64  // unix ns of the last heartbeat that was recorded
 
 	reqs     chan *request
 	out      outbound
@@ -313,13 +314,22 @@ func (c *conn) answerNow(xid int64, code wire.Code, msg string) {
 // heartbeat records that the session is alive and extends the read deadline.
 // The deadline only catches dead sockets: a silent client's session expires
 // first (after its timeout, on the leader) and the client is told so.
+//
+// A busy connection sends many frames per timeout; only the first frame in
+// each eighth of the timeout does the work, so heartbeats cost little
+// however busy or idle the sessions are.
 func (c *conn) heartbeat() {
 	id := c.session()
 	if id == 0 {
 		return
 	}
 	t := time.Duration(c.timeout.Load())
-	_ = c.ws.SetReadDeadline(time.Now().Add(2*t + time.Second))
+	now := time.Now()
+	if last := c.lastBeat.Load(); last != 0 && now.UnixNano()-last < int64(t/8) {
+		return
+	}
+	c.lastBeat.Store(now.UnixNano())
+	_ = c.ws.SetReadDeadline(now.Add(2*t + time.Second))
 	c.s.touch(id, t)
 }
 

@@ -297,6 +297,7 @@ func (c *conn) connectResponse(req *wire.Request) (wire.Response, bool) {
 // before on this server is closed.
 func (c *conn) attach(id wire.SessionID, timeout time.Duration) {
 	c.timeout.Store(int64(timeout))
+	c.lastBeat.Store(0)
 	c.sess.Store(uint64(id))
 	if old := c.s.sessions.attach(id, c); old != nil && old != c {
 		old.closing.Store(true)
