@@ -521,13 +521,19 @@ func TestAuthReplayedBeforeResend(t *testing.T) {
 	}
 }
 
+// An idle client keeps its session with websocket control frames: pongs
+// (heartbeats the server does not answer) while it heard from the server
+// recently, pings (answered) otherwise; never JSON requests.
 func TestPingWhenIdle(t *testing.T) {
 	cl := newFakeCluster(t)
 	a := cl.newServer()
 	c := connect(t, []string{a.addr}, WithSessionTimeout(150*time.Millisecond))
-	waitFor(t, "pings", func() bool { return len(a.receivedOp(wire.OpPing)) >= 3 })
+	waitFor(t, "pings and pongs", func() bool { pings, pongs := a.heartbeats(); return pings >= 3 && pongs >= 3 })
 	if a.numUpgrades() != 1 || c.State() != StateConnected {
 		t.Fatalf("%d connections, state %v", a.numUpgrades(), c.State())
+	}
+	if n := len(a.receivedOp(wire.OpPing)); n != 0 {
+		t.Fatalf("%d JSON ping requests", n)
 	}
 }
 

@@ -30,6 +30,8 @@ type conn struct {
 	sendq chan *call
 	// readTimeout: the connection is dead after that long without a frame.
 	readTimeout time.Duration
+	// lastRead is when the last frame (or pong) arrived, unix ns.
+	lastRead atomic.Int64
 	// pingInterval: the writer pings after that long without writing.
 	pingInterval time.Duration
 
@@ -181,7 +183,7 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 		ws:           ws,
 		server:       server,
 		sendq:        make(chan *call, c.opts.maxInFlight),
-		readTimeout:  timeout * 2 / 3,
+		readTimeout:  timeout,
 		pingInterval: timeout / 3,
 		dead:         make(chan struct{}),
 	}
@@ -276,6 +278,7 @@ func (c *Client) serve(life context.Context, cn *conn, hs *handshakeResult) {
 // connection dies.
 func (c *Client) readLoop(cn *conn) {
 	cn.ws.SetPongHandler(func(string) error {
+		cn.lastRead.Store(time.Now().UnixNano())
 		return cn.ws.SetReadDeadline(time.Now().Add(cn.readTimeout))
 	})
 	for {
@@ -284,6 +287,7 @@ func (c *Client) readLoop(cn *conn) {
 			return
 		}
 		_, msg, err := cn.ws.ReadMessage()
+		cn.lastRead.Store(time.Now().UnixNano())
 		if err != nil {
 			cn.kill(err)
 			return
@@ -379,25 +383,17 @@ func (cn *conn) write(prefix, tail []byte) error {
 	return w.Close()
 }
 
-// pingTail is the encoded ping request after its xid.
-var pingTail = []byte(`,"op":"ping"}`)
-
-// ping keeps the session alive on an idle connection: with a ping request
-// when a slot is free (its answer also carries the server's zxid), else with
-// a websocket ping frame. Runs in the writer goroutine.
+// ping keeps the session alive on an idle connection with websocket
+// control frames, which the server handles without decoding JSON: an
+// unsolicited pong (a heartbeat the server does not answer, RFC 6455
+// §5.5.3) while frames from the server arrived recently, else a ping, whose
+// pong tells the client the server is still there. An idle session thus
+// costs the server one read per third of the timeout and one write per two
+// thirds. Runs in the writer goroutine.
 func (c *Client) ping(cn *conn) error {
-	select {
-	case c.slots <- struct{}{}:
-		c.mu.Lock()
-		if c.mu.conn == cn {
-			c.submitLocked(&call{op: wire.OpPing, tail: pingTail, internal: true, hasSlot: true, done: make(chan struct{})})
-			c.mu.Unlock()
-			return nil
-		}
-		c.mu.Unlock()
-		<-c.slots
-		return nil
-	default:
-		return cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cn.readTimeout))
+	deadline := time.Now().Add(cn.readTimeout)
+	if time.Since(time.Unix(0, cn.lastRead.Load())) < cn.readTimeout/2 {
+		return cn.ws.WriteControl(websocket.PongMessage, nil, deadline)
 	}
+	return cn.ws.WriteControl(websocket.PingMessage, nil, deadline)
 }

@@ -100,6 +100,7 @@ type fakeServer struct {
 	failSetWatches int
 	frames         []frec
 	upgrades       int
+	pings, pongs   int // websocket control frames received
 }
 
 type frec struct {
@@ -232,6 +233,13 @@ func (s *fakeServer) maxOutstanding() int {
 	return n
 }
 
+// heartbeats returns the websocket pings and unsolicited pongs received.
+func (s *fakeServer) heartbeats() (pings, pongs int) {
+	s.cl.mu.Lock()
+	defer s.cl.mu.Unlock()
+	return s.pings, s.pongs
+}
+
 func (s *fakeServer) numUpgrades() int {
 	s.cl.mu.Lock()
 	defer s.cl.mu.Unlock()
@@ -342,6 +350,18 @@ func (s *fakeServer) handle(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(2)
 	s.cl.mu.Unlock()
 
+	ws.SetPingHandler(func(data string) error {
+		s.cl.mu.Lock()
+		s.pings++
+		s.cl.mu.Unlock()
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	ws.SetPongHandler(func(string) error {
+		s.cl.mu.Lock()
+		s.pongs++
+		s.cl.mu.Unlock()
+		return nil
+	})
 	in := make(chan wire.Request, 8192)
 	go func() { // reader
 		defer s.wg.Done()

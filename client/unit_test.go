@@ -198,7 +198,7 @@ func TestMarshalTail(t *testing.T) {
 		req  wire.Request
 		tail []byte
 	}{
-		{wire.Request{Op: wire.OpPing}, pingTail},
+		{wire.Request{Op: wire.OpPing}, []byte(`,"op":"ping"}`)},
 		{wire.Request{Op: wire.OpClose}, closeTail},
 	} {
 		got, err := marshalTail(&tc.req)
