@@ -176,7 +176,6 @@ func TestIntegrationExactlyOnceAcrossLeaderKill(t *testing.T) {
 // skip once the server keeps a session's writes in order across a leader
 // change.
 func TestIntegrationExactlyOnceFollowerAcrossLeaderKill(t *testing.T) {
-	t.Skip("known server issue: writes re-proposed after a leader change are refused with RuntimeInconsistency")
 	cl := startCluster(t, 3)
 	leader := cl.Leader()
 	c := connect(t, []string{follower(t, cl).ClientAddr()})

@@ -203,6 +203,14 @@ func (s *Server) runRaft(rn *raft.RawNode) {
 			if !r.handleReady() {
 				return
 			}
+			// A leader in a new term: what was proposed in older terms may
+			// be lost; propose it again before anything newer.
+			if r.lead != raft.None {
+				if term := rn.BasicStatus().GetTerm(); term != r.flushedTerm {
+					r.flushedTerm = term
+					r.reproposeBacklog()
+				}
+			}
 		}
 	}
 }
@@ -210,16 +218,17 @@ func (s *Server) runRaft(rn *raft.RawNode) {
 var errStopped = fmt.Errorf("%w: server stopping", wire.ErrConnectionLoss)
 
 type raftLoop struct {
-	s         *Server
-	rn        *raft.RawNode
-	prevHS    *raftpb.HardState
-	lead      uint64
-	state     raft.StateType
-	readSeq   uint64
-	reads     map[uint64][]*readRequest // read index requests in flight by context
-	readSince map[uint64]time.Time
-	waiting   []*readRequest // reads not yet handed to raft (no leader)
-	dropped   []*proposal    // proposals raft refused (no leader yet)
+	s           *Server
+	rn          *raft.RawNode
+	prevHS      *raftpb.HardState
+	lead        uint64
+	state       raft.StateType
+	readSeq     uint64
+	reads       map[uint64][]*readRequest // read index requests in flight by context
+	readSince   map[uint64]time.Time
+	waiting     []*readRequest // reads not yet handed to raft (no leader)
+	dropped     []*proposal    // proposals raft refused (no leader yet), in order
+	flushedTerm uint64         // the term whose leader got the backlog
 }
 
 // soleVoter reports whether this server is the only voter.
@@ -241,7 +250,29 @@ func (r *raftLoop) propose(first *proposal) {
 		}
 		break
 	}
+	if len(r.dropped) > 0 {
+		// Older proposals wait for a leader: keep the order.
+		r.dropped = append(r.dropped, batch...)
+		if r.lead != raft.None {
+			r.reproposeBacklog()
+		}
+		return
+	}
 	r.proposeBatch(batch)
+}
+
+// reproposeBacklog hands raft, in proposal order, every proposal that may
+// have been lost: those raft refused for want of a leader and those handed
+// over in an older term. Run as soon as a new leader is known and before any
+// new proposal, so that a connection's writes reach the log in the order
+// they were made (apply refuses a session's write that arrives after a later
+// one).
+func (r *raftLoop) reproposeBacklog() {
+	term := r.rn.BasicStatus().GetTerm()
+	batch := append(r.dropped, r.s.waiters.olderTerm(term)...)
+	r.dropped = nil
+	sortProposals(batch)
+	r.proposeBatch(r.live(batch))
 }
 
 func (r *raftLoop) proposeBatch(batch []*proposal) {
@@ -336,9 +367,7 @@ func (r *raftLoop) onTick() {
 	}
 	// Proposals raft refused (no leader yet) are retried once one is known.
 	if len(r.dropped) > 0 && r.lead != raft.None {
-		batch := r.dropped
-		r.dropped = nil
-		r.proposeBatch(r.live(batch))
+		r.reproposeBacklog()
 	}
 	if r.lead == raft.None {
 		return

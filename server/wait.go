@@ -55,6 +55,21 @@ func (w *waitRegistry) due(now time.Time, timeout time.Duration, term uint64) []
 	return out
 }
 
+// olderTerm returns, in proposal order, the proposals last handed to raft in
+// a term before term.
+func (w *waitRegistry) olderTerm(term uint64) []*proposal {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*proposal
+	for _, p := range w.mu.m {
+		if p.term != 0 && p.term < term {
+			out = append(out, p)
+		}
+	}
+	sortProposals(out)
+	return out
+}
+
 // drain removes and returns every proposal.
 func (w *waitRegistry) drain() []*proposal {
 	w.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
@@ -29,25 +30,47 @@ type binary struct {
 var coordd binary
 
 // Binary builds cmd/coordd (once per test process) and returns its path.
+// Builds land in one shared directory under the system temp dir, renamed
+// into place so that concurrent test processes never see a partial binary
+// and nothing piles up.
 func Binary(t testing.TB) string {
 	t.Helper()
 	coordd.once.Do(func() {
-		dir, err := os.MkdirTemp("", "coordd-bin-")
+		dir := filepath.Join(os.TempDir(), "coord-testbin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			coordd.err = err
+			return
+		}
+		name := "coordd"
+		if raceEnabled {
+			name += "-race"
+		}
+		tmp, err := os.CreateTemp(dir, name+".*.tmp")
 		if err != nil {
 			coordd.err = err
 			return
 		}
-		coordd.path = filepath.Join(dir, "coordd")
-		args := []string{"build", "-o", coordd.path}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		args := []string{"build", "-o", tmp.Name()}
 		if raceEnabled {
 			args = append(args, "-race")
 		}
 		args = append(args, "github.com/coord-dev/coord/cmd/coordd")
 		cmd := exec.Command("go", args...)
 		cmd.Dir = moduleRoot()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
+		if out, err := cmd.CombinedOutput(); err != nil {
 			coordd.err = fmt.Errorf("go build coordd: %v\n%s", err, out)
+			return
+		}
+		// One name per source tree: processes of the same tree build the
+		// same binary and replace it atomically (a running coordd keeps the
+		// file it started from).
+		h := fnv.New32a()
+		h.Write([]byte(moduleRoot()))
+		coordd.path = filepath.Join(dir, fmt.Sprintf("%s-%08x", name, h.Sum32()))
+		if err := os.Rename(tmp.Name(), coordd.path); err != nil {
+			coordd.err = err
 		}
 	})
 	if coordd.err != nil {
