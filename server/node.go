@@ -182,6 +182,7 @@ func (s *Server) runRaft(rn *raft.RawNode) {
 		case <-ticker.C:
 			rn.Tick()
 			r.onTick()
+			s.soleVoter.Store(r.soleVoter())
 			if r.lead == raft.None && r.soleVoter() {
 				// Nobody to wait for: do not sit out an election timeout.
 				_ = rn.Campaign()

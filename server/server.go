@@ -37,6 +37,7 @@ type Server struct {
 	stored      identity // the data dir's identity record
 	clusterIDv  atomic.Uint64
 	removed     atomic.Bool
+	soleVoter   atomic.Bool // this server is the cluster's only voter
 	peerHints   atomic.Value // map[uint64]string: peer addresses known before the configuration (joining)
 	db          *pebble.DB
 	rlog        *raftstore.Store

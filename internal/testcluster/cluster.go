@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -115,15 +116,23 @@ type Cluster struct {
 	Nodes []*Node
 }
 
-// freePort returns a port that was free a moment ago.
+// freePort returns a loopback address that was free a moment ago. It picks
+// from below the kernel's ephemeral range (ip_local_port_range starts at
+// 32768), so that the port-0 binds of running servers and clients cannot
+// take it between this check and the server's own bind.
 func freePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port")
+	return ""
 }
 
 // Start launches an n-member cluster (n = 1 is a single server) and waits
