@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/coord-dev/coord/client"
+	"github.com/coord-dev/coord/client/recipe"
 )
 
 func (x *ctl) lockCommand() *cli.Command {
@@ -23,9 +24,11 @@ func (x *ctl) lockCommand() *cli.Command {
 		Name: "lock", Usage: "run a command while holding a lock", ArgsUsage: "NAME [--] [COMMAND [ARG…]]",
 		Description: `Waits for the lock NAME, runs COMMAND while holding it, releases it and exits
 with COMMAND's exit code (127 when it cannot be found, 128+N when killed by
-signal N). NAME is a name (kept under ` + lockRoot + `/NAME) or an absolute
-path of the lock's directory. Waiters queue in order (ZooKeeper's recipe:
-ephemeral sequential nodes, each watching its predecessor).
+signal N). NAME is a name (the lock is then ` + lockRoot + `/NAME) or, when it
+starts with '/', the lock's path itself. The lock is client/recipe's Mutex
+(ZooKeeper's recipe: waiters queue in order as ephemeral sequential nodes,
+each watching its predecessor), so a Go program's recipe.NewMutex on the
+same path shares it: the two exclude each other.
 
 COMMAND runs without a shell, with the environment variables
 COORD_LOCK_TOKEN (the fencing token: the lock node's czxid, larger for
@@ -72,22 +75,28 @@ func (x *ctl) lock(c *cli.Context, base context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := &mutex{recipe: recipe{c: cl, timeout: x.Timeout}, dir: dir}
+	m := recipe.NewMutex(cl, dir)
 	actx, cancel := c.Context, context.CancelFunc(func() {})
 	if wait > 0 {
 		actx, cancel = context.WithTimeout(c.Context, wait)
 	}
-	err = m.lock(actx)
+	err = m.Lock(actx)
 	cancel()
-	if err != nil {
-		if wait > 0 && errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil {
-			return &cmdError{code: exitConnection, err: fmt.Errorf("lock %s: not acquired within %v", name, wait),
-				hint: fmt.Sprintf(`another process holds it ("coordctl ls %s" lists the holder and the waiters)`, dir)}
-		}
+	switch {
+	case err == nil:
+	case wait > 0 && errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil:
+		return &cmdError{code: exitConnection, err: fmt.Errorf("lock %s: not acquired within %v", name, wait),
+			hint: fmt.Sprintf(`another process holds it ("coordctl ls %s" lists the holder and the waiters)`, dir)}
+	case errors.Is(err, recipe.ErrLockLost):
+		return lostErr("waiting for lock "+name, err)
+	default:
 		return err
 	}
 	defer func() {
-		if err := m.unlock(); err != nil {
+		// A lost lock has nothing left to release: that was reported.
+		uctx, cancel := context.WithTimeout(context.Background(), x.Timeout)
+		defer cancel()
+		if err := m.Unlock(uctx); err != nil && !errors.Is(err, recipe.ErrLockLost) {
 			fmt.Fprintf(x.errw, "coordctl: releasing lock %s: %v (the server releases it when the session ends)\n", name, err)
 		}
 	}()
@@ -96,11 +105,11 @@ func (x *ctl) lock(c *cli.Context, base context.Context) error {
 	defer wg.Wait()
 	defer stop()
 	lost := make(chan struct{})
-	wg.Go(func() { watchHeld(hctx, cl, m.node, lost) })
+	wg.Go(func() { watchHeld(hctx, cl, m, lost) })
 
 	if len(command) == 0 {
-		if err := x.emit(c, lockJSON{Name: name, Path: m.node, Token: m.token}, func(w io.Writer) {
-			fmt.Fprintf(w, "%s token=%d\n", m.node, m.token)
+		if err := x.emit(c, lockJSON{Name: name, Path: m.Key(), Token: m.Token()}, func(w io.Writer) {
+			fmt.Fprintf(w, "%s token=%d\n", m.Key(), m.Token())
 		}); err != nil {
 			return err
 		}
@@ -108,56 +117,55 @@ func (x *ctl) lock(c *cli.Context, base context.Context) error {
 		case <-c.Context.Done():
 			return nil
 		case <-lost:
-			return lostErr("holding lock " + name)
+			return lostErr("holding lock "+name, nil)
 		}
 	}
 	return x.runLocked(base, m, name, command, lost)
 }
 
-// watchHeld closes lost when the session expires or node is deleted; it
-// returns when ctx is done.
-func watchHeld(ctx context.Context, cl *client.Client, node string, lost chan<- struct{}) {
-	states := cl.StateEvents(ctx)
+// watchHeld closes lost when m's hold ends (its session expired: m.Lost)
+// or its node is deleted (an operator breaking the lock, which m.Lost does
+// not report by itself); it returns when ctx is done.
+func watchHeld(ctx context.Context, cl *client.Client, m *recipe.Mutex, lost chan<- struct{}) {
+	held, node := m.Lost(), m.Key()
 	for {
+		var retry <-chan time.Time
 		ok, _, ch, err := cl.ExistsW(ctx, node)
 		switch {
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, client.ErrSessionExpired) || (err == nil && !ok):
+		case err == nil && !ok:
 			close(lost)
 			return
 		case err != nil:
-			// Unknown: keep watching the session; retry the node.
-			ch = nil
+			// Disconnected, or the session is gone (held says so):
+			// look again in a while.
+			ch, retry = nil, time.After(time.Second)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case st, ok := <-states:
-			if !ok {
-				return
-			}
-			if st.State == client.StateExpired {
-				close(lost)
-				return
-			}
+		case <-held:
+			close(lost)
+			return
 		case ev := <-ch:
-			if ev.Type == client.EventNodeDeleted || errors.Is(ev.Err, client.ErrSessionExpired) {
+			if ev.Type == client.EventNodeDeleted {
 				close(lost)
 				return
 			}
-		case <-time.After(time.Second):
-			// Re-check (only reached after an error).
+			// Its data changed, or the watch ended with the session
+			// (held says so): look again.
+		case <-retry:
 		}
 	}
 }
 
 // runLocked runs command while m is held and returns its exit status.
-func (x *ctl) runLocked(base context.Context, m *mutex, name string, command []string, lost <-chan struct{}) error {
+func (x *ctl) runLocked(base context.Context, m *recipe.Mutex, name string, command []string, lost <-chan struct{}) error {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Env = append(os.Environ(),
-		"COORD_LOCK_TOKEN="+strconv.FormatInt(m.token, 10),
-		"COORD_LOCK_PATH="+m.node,
+		"COORD_LOCK_TOKEN="+strconv.FormatInt(m.Token(), 10),
+		"COORD_LOCK_PATH="+m.Key(),
 		"COORD_LOCK_NAME="+name)
 	switch {
 	case x.in == nil:
@@ -210,7 +218,7 @@ func (x *ctl) runLocked(base context.Context, m *mutex, name string, command []s
 		}
 	}
 	if isLost {
-		return lostErr("holding lock " + name)
+		return lostErr("holding lock "+name, nil)
 	}
 	if werr == nil {
 		return nil
@@ -223,84 +231,4 @@ func (x *ctl) runLocked(base context.Context, m *mutex, name string, command []s
 		return exitStatus(ee.ExitCode())
 	}
 	return fmt.Errorf("lock: %s: %w", command[0], werr)
-}
-
-func (x *ctl) electCommand() *cli.Command {
-	return &cli.Command{
-		Name: "elect", Usage: "campaign for leadership and print the leader as it changes", ArgsUsage: "NAME VALUE | --listen NAME",
-		Description: `Joins the election NAME as a candidate with VALUE (argument, @FILE or -),
-then prints the leader's value each time leadership changes, until
-interrupted (Ctrl-C; exit code 0), when it resigns. The first candidate
-leads; when the leader's session ends the next one takes over. With
---listen it only observes. NAME is a name (under ` + electionRoot + `/NAME)
-or an absolute path of the election's directory.
-
-Text: "leader: VALUE", with " (this process)" when it is this candidate,
-or "no leader".
-JSON, one object per change: {"name":NAME,"leader":NODE,"data":BASE64,
-"text":STRING|null,"self":BOOL,"token":CZXID} ("leader" is "" when none).
-If this candidate's session expires, exit code 9.`,
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "listen", Aliases: []string{"l"}, Usage: "observe only, do not campaign"},
-		},
-		Action: x.action(x.elect),
-	}
-}
-
-func (x *ctl) elect(c *cli.Context) error {
-	listen := c.Bool("listen")
-	n := 2
-	if listen {
-		n = 1
-	}
-	args, err := nargs(c, n, n)
-	if err != nil {
-		return err
-	}
-	name := args[0]
-	dir, err := recipeDir(electionRoot, name)
-	if err != nil {
-		return err
-	}
-	var value []byte
-	if !listen {
-		if value, err = readData(args[1], x.in, false); err != nil {
-			return err
-		}
-	}
-	cl, err := x.conn(c.Context)
-	if err != nil {
-		return err
-	}
-	e := &election{recipe: recipe{c: cl, timeout: x.Timeout}, dir: dir}
-	if !listen {
-		if err := e.campaign(c.Context, value); err != nil {
-			return err
-		}
-		defer func() {
-			if err := e.resign(); err != nil {
-				fmt.Fprintf(x.errw, "coordctl: resigning from %s: %v (the server removes the candidate when the session ends)\n", name, err)
-			}
-		}()
-	}
-	asJSON := isJSON(c)
-	err = e.observe(c.Context, func(l leader) {
-		if asJSON {
-			b, text := dataJSON(l.data)
-			_ = writeJSON(x.out, leaderJSON{Name: name, Leader: l.node, Data: b, Text: text, Self: l.self, Token: l.token})
-			return
-		}
-		switch {
-		case l.node == "":
-			fmt.Fprintln(x.out, "no leader")
-		case l.self:
-			fmt.Fprintf(x.out, "leader: %s (this process)\n", safeText(l.data))
-		default:
-			fmt.Fprintf(x.out, "leader: %s\n", safeText(l.data))
-		}
-	})
-	if errors.Is(err, context.Canceled) && c.Context.Err() != nil {
-		return nil
-	}
-	return err
 }

@@ -22,8 +22,10 @@
 //     splitting.
 //   - exit.go: the exit code table and the mapping of errors to it.
 //   - data.go, output.go: reading DATA; writing data safely; JSON shapes.
-//   - cmd_*.go: the commands. recipe.go: the lock and election recipes
-//     (ZooKeeper's, on the client), to be replaced by client/recipe.
+//   - cmd_*.go: the commands; lock and elect use client/recipe's Mutex and
+//     Election, so that they share locks and elections with Go programs.
+//     recipe.go: where their recipes live (the NAME to path rule) and the
+//     exit code of a lost hold.
 //   - shell.go, complete.go: the shell, its own commands and completion.
 //
 // # Invariants
@@ -41,7 +43,11 @@
 // the SIGINT forwarder (it cancels the running command) and joins it. The
 // shell starts one goroutine per background watch and per pending one-shot
 // watch event, and joins them before closing the session. lock starts a
-// goroutine that watches the held lock node and the session, joined before
-// the lock is released, and one that waits for the command's process.
+// goroutine that watches the held lock node and the hold's Lost channel,
+// joined before the lock is released, and one that waits for the command's
+// process. elect runs Campaign on a goroutine while it reads the leaders
+// from an Observe stream (whose goroutine client/recipe owns); it joins the
+// first and drains the stream before it returns. The recipes' own
+// goroutines are client/recipe's (its doc.go).
 // readline runs its own goroutines, ended by its Close.
 package main

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coord-dev/coord/client"
+	"github.com/coord-dev/coord/client/recipe"
 )
 
 // TestLock runs concurrent coordctl lock processes of one name: their
@@ -200,5 +201,107 @@ func TestElect(t *testing.T) {
 	obs.cancel()
 	if r := <-obs.done; r.code != 0 || r.out != "leader: alpha\nleader: beta\nno leader\n" {
 		t.Fatalf("observer: %v", r)
+	}
+}
+
+// TestLockSharedWithMutex checks that coordctl lock is client/recipe's
+// Mutex at the documented path: a Go program's recipe.Mutex on that path
+// and coordctl (given the NAME or the path) exclude each other, whichever
+// holds the lock first, and the fencing tokens increase across them.
+func TestLockSharedWithMutex(t *testing.T) {
+	e := newEnv(t)
+	dir := lockRoot + "/shared-go"
+	m := recipe.NewMutex(e.c, dir)
+	if err := m.Lock(e.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	goToken := m.Token()
+
+	// The Go program holds the lock: coordctl waits, by NAME and by path.
+	for _, name := range []string{"shared-go", dir} {
+		if r := e.expectCode(exitConnection, "lock", "--wait", "300ms", name, "true"); !strings.Contains(r.err, "not acquired within") {
+			t.Fatalf("lock %s while a recipe.Mutex holds it: %v", name, r)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedBuffer{}
+	done := make(chan result, 1)
+	go func() { done <- e.runCtx(ctx, "", out, "-o", "json", "lock", "shared-go") }()
+	waitFor(t, "coordctl to queue behind the Mutex", func() bool {
+		kids, _, err := e.c.Children(e.ctx(), dir)
+		return err == nil && len(kids) == 2
+	})
+	if s := out.String(); s != "" {
+		t.Fatalf("coordctl took the lock a recipe.Mutex holds: %s", s)
+	}
+	if err := m.Unlock(e.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "coordctl to hold the lock", func() bool { return out.String() != "" })
+	var lj lockJSON
+	if err := json.Unmarshal([]byte(out.String()), &lj); err != nil || lj.Token <= goToken || !strings.HasPrefix(lj.Path, dir+"/lock-") {
+		t.Fatalf("lock json %q (the Mutex's token was %d): %v", out.String(), goToken, err)
+	}
+
+	// coordctl holds it: the Go program cannot take it until it is released.
+	if err := m.TryLock(e.ctx()); !errors.Is(err, recipe.ErrLocked) {
+		t.Fatalf("TryLock while coordctl holds the lock: %v", err)
+	}
+	acquired := make(chan error, 1)
+	go func() { acquired <- m.Lock(e.ctx()) }()
+	select {
+	case err := <-acquired:
+		t.Fatalf("recipe.Mutex.Lock returned while coordctl holds the lock: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("interrupted lock: %v", r)
+	}
+	if err := <-acquired; err != nil {
+		t.Fatal(err)
+	}
+	if m.Token() <= lj.Token {
+		t.Fatalf("the Mutex's token %d after coordctl's %d", m.Token(), lj.Token)
+	}
+	if err := m.Unlock(e.ctx()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestElectSharedWithElection campaigns behind a Go program's
+// recipe.Election on the same path, then takes over, then loses its node.
+func TestElectSharedWithElection(t *testing.T) {
+	e := newEnv(t)
+	goCand := recipe.NewElection(e.c, electionRoot+"/shared-go")
+	if err := goCand.Campaign(e.ctx(), []byte("go")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedBuffer{}
+	done := make(chan result, 1)
+	go func() { done <- e.runCtx(ctx, "", out, "elect", "shared-go", "cli") }()
+	waitFor(t, "coordctl to see the Go leader", func() bool { return out.String() == "leader: go\n" })
+	if err := goCand.Resign(e.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "coordctl to lead", func() bool { return out.String() == "leader: go\nleader: cli (this process)\n" })
+	l, err := goCand.Leader(e.ctx())
+	if err != nil || string(l.Value) != "cli" {
+		t.Fatalf("Leader: %+v %v", l, err)
+	}
+	// Deleting the leader's node by hand ends its leadership: exit 9.
+	if err := e.c.Delete(e.ctx(), l.Key, client.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.code != exitExpired || !strings.Contains(r.err, "lost") || r.out != "leader: go\nleader: cli (this process)\n" {
+			t.Fatalf("elect after its node was deleted: %v", r)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("elect goes on after its node was deleted")
 	}
 }
