@@ -9,7 +9,7 @@ import (
 )
 
 // The workloads, in the order --help lists them.
-var workloads = []string{"write", "read", "read-local", "mixed", "watch-fanout", "ephemeral-seq", "idle-sessions", "mutex"}
+var workloads = []string{"write", "read", "read-local", "mixed", "watch-fanout", "ephemeral-seq", "idle-sessions", "mutex", "failover"}
 
 // Config is one run. Each field maps to the flag of the same name; zero
 // values take the documented defaults in Validate.

@@ -39,7 +39,11 @@ const description = `Workloads (one per run):
   ephemeral-seq  each session loops create(ephemeral_sequential) + delete of the created node
   idle-sessions  --sessions sessions that only send websocket pings at timeout/3; reports the server's CPU
                  (--server-pid, or found by its listening port) over --duration, after --warmup to settle
-  mutex          not built yet (needs client/recipe)
+  mutex          --sessions contenders (one client each, spread over --servers) loop Lock/Unlock of one
+                 recipe.Mutex; latency = one Lock call; fencing tokens are checked to increase
+  failover       a cluster on this machine: --sessions clients write continuously; each of --rounds rounds
+                 kills the leader (SIGKILL), times until the first write acknowledged after the kill, then
+                 restarts the server with its own command line and waits for it to be ready
 
 Every session keeps --pipeline requests in flight (1 = closed loop: latency figures;
 larger: throughput). Output: a table and one "RESULT key=value ..." line, or -o json.
@@ -140,7 +144,9 @@ func newApp(w io.Writer) *cli.App {
 func run(ctx context.Context, cfg *Config) (*Result, error) {
 	switch cfg.Workload {
 	case "mutex":
-		return nil, errors.New("mutex: needs client/recipe; not built yet")
+		return runMutex(ctx, cfg)
+	case "failover":
+		return runFailover(ctx, cfg)
 	case "watch-fanout":
 		return runFanout(ctx, cfg)
 	case "idle-sessions":

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func TestWorkloads(t *testing.T) {
 		{"ephemeral-seq", func(c *Config) { c.Pipeline = 2 }},
 		{"watch-fanout", func(c *Config) { c.Watchers, c.WatchConns, c.Rounds = 20, 6, 30 }},
 		{"idle-sessions", func(c *Config) { c.Sessions, c.Baseline = 20, 200*time.Millisecond }},
+		{"mutex", nil},
 	} {
 		cfg := base
 		cfg.Workload = tc.workload
@@ -86,7 +88,7 @@ func TestWorkloads(t *testing.T) {
 }
 
 // TestCLI checks the command line: the RESULT line, -o json, the server pid
-// found by its port, and the mutex stub.
+// found by its port.
 func TestCLI(t *testing.T) {
 	nd := testcluster.Start(t, 1, testcluster.Options{}).Nodes[0]
 	args := []string{"coordload", "--servers", nd.ClientAddr(), "--sessions", "2", "--duration", "500ms", "--warmup", "0", "--keys", "10"}
@@ -122,11 +124,40 @@ func TestCLI(t *testing.T) {
 		t.Errorf("server pid found by port: %v, want %d (%v)", res.ServerPIDs, nd.Pid(), res.Notes)
 	}
 
-	err := newApp(&out).Run(append(args, "mutex"))
-	if err == nil || !strings.Contains(err.Error(), "not built yet") {
-		t.Errorf("mutex: %v", err)
-	}
 	if err := newApp(&out).Run(append(args, "nonsense")); err == nil || errors.Is(err, errHadErrors) {
 		t.Errorf("unknown workload: %v", err)
+	}
+}
+
+// TestFailover kills the leader of a real 3-server cluster twice and checks
+// that each round measured a failover and brought the server back.
+func TestFailover(t *testing.T) {
+	cl := testcluster.Start(t, 3, testcluster.Options{})
+	cfg := Config{Workload: "failover", Servers: cl.ClientAddrs(), Sessions: 3, Rounds: 2, SessionTimeout: 5 * time.Second}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The killed servers are restarted by the tool, outside testcluster:
+	// make sure they go when the test ends.
+	t.Cleanup(func() {
+		for _, a := range cfg.Servers {
+			if pid, err := findListener(a); err == nil && pid != 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	res, err := run(ctx, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != 2 || res.Latency == nil || res.Latency.Max <= 0 {
+		t.Fatalf("failover result %+v", res)
+	}
+	for _, a := range cfg.Servers {
+		if !ready(ctx, a) {
+			t.Fatalf("%s not ready after the run", a)
+		}
 	}
 }
