@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/coord-dev/coord/client"
-	"github.com/coord-dev/coord/internal/wire"
 	"github.com/coord-dev/coord/client/recipe"
+	"github.com/coord-dev/coord/internal/wire"
 )
 
 // runMutex runs --sessions contenders, each with its own client, looping
