@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,9 +222,9 @@ func withClientAddr(argv []string, addr string) []string {
 }
 
 // restart starts argv again in dir, detached (it outlives coordload), with
-// its output appended to coordload-restarts.log in dir.
+// its output appended to coordload-restarts.log in the temp dir.
 func restart(argv []string, dir string) error {
-	logf, err := os.OpenFile(dir+"/coordload-restarts.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "coordload-restarts.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		logf = nil
 	}
