@@ -137,6 +137,15 @@ func cutCredential(cred string) (user, pw string, ok bool) {
 // answer comes from the apply goroutine.
 func (c *conn) proposeWrite(r *request) {
 	s := c.s
+	if s.disk.check(); s.disk.full.Load() {
+		// A resent write that was applied gets its first result even now;
+		// anything else must wait for space.
+		if res, ok, _ := s.state.CachedResult(c.session(), r.req.Xid); ok {
+			o := &znode.Outcome{Result: res, Duplicate: true}
+			c.complete(r, writeResponse(&r.req, o, nil, int64(s.applied.load())))
+			return
+		}
+	}
 	op, err := s.buildOp(&r.req, c.session())
 	if err != nil {
 		resp := errResponse(int64(s.applied.load()), err)
@@ -233,6 +242,10 @@ func (c *conn) runReads(reads []*request) {
 // before the call: raft's ReadIndex (one quorum round shared by every read
 // queued meanwhile), then the applied index.
 func (s *Server) linearize(ctx context.Context) error {
+	if s.disk.check(); s.disk.full.Load() && !s.soleVoter.Load() {
+		return fmt.Errorf("%w: this server's disk is full, so it cannot catch up with the cluster; "+
+			"read with local=true or from another server", wire.ErrQuotaExceeded)
+	}
 	if s.soleVoter.Load() && s.role.Load() == "leader" {
 		// The only voter is the quorum: its commit index is the read index,
 		// no round of messages is needed to confirm leadership.

@@ -200,7 +200,11 @@ func (s *Server) runRaft(rn *raft.RawNode) {
 		case st := <-s.peers.snapStatus:
 			rn.ReportSnapshot(st.to, st.status)
 		}
-		for rn.HasReady() {
+		// While the disk is (almost) full nothing can be persisted: leave
+		// raft's Ready unhandled (raft waits, the leader's flow control
+		// bounds what piles up in memory) instead of failing on ENOSPC.
+		// Local reads go on; writes are refused at propose.
+		for rn.HasReady() && !r.diskFull() {
 			if !r.handleReady() {
 				return
 			}
@@ -230,6 +234,25 @@ type raftLoop struct {
 	waiting     []*readRequest // reads not yet handed to raft (no leader)
 	dropped     []*proposal    // proposals raft refused (no leader yet), in order
 	flushedTerm uint64         // the term whose leader got the backlog
+	stalled     bool           // Ready handling stopped: the disk is full
+}
+
+// diskFull reports whether the data dir's disk is (almost) full.
+func (r *raftLoop) diskFull() bool {
+	g := r.s.disk
+	g.check()
+	if g.full.Load() {
+		if !r.stalled {
+			r.stalled = true
+			r.s.log.Error("disk full: not persisting raft entries until space is freed", "free_bytes", g.free.Load())
+		}
+		return true
+	}
+	if r.stalled {
+		r.stalled = false
+		r.s.log.Info("disk space available again: resuming")
+	}
+	return false
 }
 
 // soleVoter reports whether this server is the only voter.

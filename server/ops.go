@@ -268,6 +268,29 @@ func (c *conn) read(v znode.View, req *wire.Request, zxid int64) wire.Response {
 	return fail(fmt.Errorf("%w: %q", wire.ErrUnimplemented, req.Op))
 }
 
+type eventKey struct {
+	ev   wire.EventType
+	path string
+	zxid int64
+}
+
+// changeZxid is the zxid of the change a resumed one-shot watch fires for:
+// the node's own record of it, or (for a deletion) the current zxid.
+func changeZxid(ev wire.EventType, n *znode.Node, current int64) int64 {
+	if n == nil {
+		return current
+	}
+	switch ev {
+	case wire.EventNodeCreated:
+		return n.Stat.Czxid
+	case wire.EventNodeDataChanged:
+		return n.Stat.Mzxid
+	case wire.EventNodeChildrenChanged:
+		return n.Stat.Pzxid
+	}
+	return current
+}
+
 // addWatch sets a watch, within the per-session limit.
 func (c *conn) addWatch(path string, k watch.Kind) error {
 	if max := c.s.cfg.MaxWatchesPerSession; max > 0 && c.s.watches.Count(c.wid) >= max {
@@ -322,6 +345,9 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 	}
 	last := req.LastZxid
 	ids := c.identities()
+	// The events replayed for persistent watches, so that a one-shot watch
+	// on the same change is not fired twice (one event per change).
+	var replayed map[eventKey]bool
 	if len(req.PersistentWatches)+len(req.RecursiveWatches) > 0 {
 		persistent := map[string]bool{}
 		for _, p := range req.PersistentWatches {
@@ -329,6 +355,7 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 		}
 		recursive := req.RecursiveWatches
 		var replay []wire.Response
+		replayed = map[eventKey]bool{}
 		complete, err := v.History(last, func(ch znode.Change) bool {
 			match := persistent[ch.Path]
 			if !match && ch.Type != wire.EventNodeChildrenChanged {
@@ -350,6 +377,7 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 		if complete {
 			for _, e := range replay {
 				c.push(e)
+				replayed[eventKey{e.Event, e.Path, e.Zxid}] = true
 			}
 		} else {
 			// The history no longer reaches last_zxid: say so instead of
@@ -374,8 +402,9 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 				n = nil
 			}
 			if ev, fire := watch.ResumeEvent(k, n, last); fire {
-				if n == nil || s.state.Allowed(n.ACL, ids, wire.PermRead) {
-					c.push(wire.WatchEvent(ev, p, zxid))
+				e := wire.WatchEvent(ev, p, changeZxid(ev, n, zxid))
+				if !replayed[eventKey{e.Event, e.Path, e.Zxid}] && (n == nil || s.state.Allowed(n.ACL, ids, wire.PermRead)) {
+					c.push(e)
 				}
 				continue
 			}

@@ -37,7 +37,7 @@ type Server struct {
 	stored      identity // the data dir's identity record
 	clusterIDv  atomic.Uint64
 	removed     atomic.Bool
-	soleVoter   atomic.Bool // this server is the cluster's only voter
+	soleVoter   atomic.Bool  // this server is the cluster's only voter
 	peerHints   atomic.Value // map[uint64]string: peer addresses known before the configuration (joining)
 	db          *pebble.DB
 	rlog        *raftstore.Store
@@ -75,11 +75,12 @@ type Server struct {
 	httpSrv  *http.Server
 	peers    *transport
 
-	stopOnce sync.Once
-	stopc    chan struct{} // closed by Close
-	fatalc   chan error    // receives the first fatal error
-	fatalOne sync.Once
-	wg       sync.WaitGroup
+	stopOnce  sync.Once     // Close
+	stopcOnce sync.Once     // closing stopc
+	stopc     chan struct{} // closed by Close
+	fatalc    chan error    // receives the first fatal error
+	fatalOne  sync.Once
+	wg        sync.WaitGroup
 }
 
 // New opens the data dir and prepares the server; it does not listen yet.
@@ -216,6 +217,9 @@ func (s *Server) Start() error {
 // Close stops the server: it transfers leadership when it leads a cluster,
 // closes client connections, stops raft and closes the stores. ctx bounds
 // the leadership transfer.
+//
+// After a fatal error (Done) do not Close: a goroutine may be stuck in the
+// storage that failed; exit the process instead, as cmd/coordd does.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
@@ -223,7 +227,7 @@ func (s *Server) Close(ctx context.Context) error {
 			s.transferLeadershipOnClose(ctx)
 			_ = s.httpSrv.Close() // closes the listener; hijacked websockets are closed below
 			s.conns.closeAll(closeServerStop, "server stopping")
-			close(s.stopc)
+			s.closeStop()
 			s.peers.stop()
 			s.wg.Wait()
 			s.conns.wait()
@@ -232,6 +236,10 @@ func (s *Server) Close(ctx context.Context) error {
 	})
 	return err
 }
+
+// closeStop closes stopc (once), stopping every goroutine that could
+// answer a request.
+func (s *Server) closeStop() { s.stopcOnce.Do(func() { close(s.stopc) }) }
 
 func (s *Server) closeStores() error {
 	var errs []error
@@ -246,14 +254,16 @@ func (s *Server) closeStores() error {
 
 // fatal records a fatal error and stops every goroutine that could ack a
 // request. The process is expected to exit (cmd/coordd does so on Done).
+//
+// It never waits for other goroutines (it may run on one of them, e.g. the
+// raft goroutine inside a failed pebble commit), so it cannot deadlock with
+// Close.
 func (s *Server) fatal(err error) {
 	s.fatalOne.Do(func() {
 		s.log.Error("fatal error: stopping", "err", err)
+		s.closeStop()
 		s.fatalc <- err
-		s.stopOnce.Do(func() {
-			close(s.stopc)
-			s.conns.closeAll(closeServerStop, "server stopping")
-		})
+		go s.conns.closeAll(closeServerStop, "server stopping")
 	})
 }
 

@@ -1,6 +1,10 @@
 package znode
 
 import (
+	"errors"
+	"fmt"
+	"slices"
+
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/coord-dev/coord/internal/wire"
@@ -68,4 +72,27 @@ func (v View) Digest() (string, error) {
 // Allowed is Store.Allowed.
 func (v View) Allowed(acl []wire.ACL, idents []Ident, perm wire.Perms) bool {
 	return v.s.Allowed(acl, idents, perm)
+}
+
+// CachedResult returns the result the session's write xid got, when it was
+// applied and its result is still kept (the last ResultsPerSession writes).
+func (s *Store) CachedResult(id wire.SessionID, xid int64) (Result, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.closed {
+		return Result{}, false, ErrClosed
+	}
+	v, c, err := s.db.Get(resultKey(id, xid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("znode: cached result: %w", err)
+	}
+	defer c.Close()
+	r, err := decodeResult(slices.Clone(v))
+	if err != nil {
+		return Result{}, false, fmt.Errorf("znode: cached result: %w", err)
+	}
+	return r, true, nil
 }

@@ -180,11 +180,14 @@ func run(c *cli.Context) error {
 		defer cancel()
 		return srv.Close(ctx)
 	case ferr := <-srv.Done():
-		_ = srv.Close(context.Background())
 		if errors.Is(ferr, server.ErrRemoved) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Close(ctx)
+			cancel()
 			cfg.Logger.Warn("this member was removed from the cluster; exiting")
 			os.Exit(3)
 		}
+		// No Close: a goroutine may be stuck in the storage that failed.
 		// A failed fsync, a corrupt store, a refused data dir: exit
 		// non-zero at once, without acknowledging anything more.
 		cfg.Logger.Error("fatal", "err", ferr)
