@@ -444,6 +444,17 @@ func (r *raftLoop) handleReady() bool {
 			return false
 		}
 	}
+	// Committed entries are durable on a quorum already: hand them to the
+	// apply goroutine before persisting this Ready's new entries, so that a
+	// write is answered one fsync sooner (etcd does the same).
+	if len(rd.CommittedEntries) > 0 {
+		items := r.committed(rd.CommittedEntries)
+		select {
+		case s.applyc <- items:
+		case <-s.stopc:
+			return false
+		}
+	}
 	hs := rd.HardState
 	var hsToSave *raftpb.HardState
 	if hs != nil && !raft.IsEmptyHardState(hs) {
@@ -479,14 +490,6 @@ func (r *raftLoop) handleReady() bool {
 		}
 		delete(r.reads, seq)
 		delete(r.readSince, seq)
-	}
-	if len(rd.CommittedEntries) > 0 {
-		items := r.committed(rd.CommittedEntries)
-		select {
-		case s.applyc <- items:
-		case <-s.stopc:
-			return false
-		}
 	}
 	r.rn.Advance(rd)
 	return true
