@@ -50,6 +50,9 @@ type conn struct {
 	done     chan struct{}  // closed when the connection is torn down
 	doneOnce sync.Once
 
+	queued        atomic.Int64 // requests handed to the executor and not yet run
+	pendingWrites atomic.Int64 // writes proposed and not yet answered
+
 	peerClosed atomic.Bool   // the client sent a close frame
 	readerDone chan struct{} // closed when the reader returns
 	writerDone chan struct{} // closed when the writer returns
@@ -296,6 +299,10 @@ func (c *conn) runReader() {
 			c.closing.Store(true)
 		}
 		r := &request{req: req, slot: c.out.reserve(), start: time.Now()}
+		if c.queued.Load() == 0 && c.inline(r) {
+			continue
+		}
+		c.queued.Add(1)
 		select {
 		case c.reqs <- r:
 		case <-c.done:

@@ -64,6 +64,7 @@ func (c *conn) runExecutor() {
 
 // process runs one batch in order; it returns false after a close.
 func (c *conn) process(batch []*request) bool {
+	defer c.queued.Add(-int64(len(batch)))
 	for i := 0; i < len(batch); {
 		r := batch[i]
 		switch classOf(r.req.Op) {
@@ -88,6 +89,32 @@ func (c *conn) process(batch []*request) bool {
 		}
 	}
 	return true
+}
+
+// inline runs r on the reader goroutine, saving a hand-off, when that keeps
+// the connection's order: nothing is queued before it, and it does not have
+// to wait (a write is only proposed; a read runs now only if no write of
+// the connection is pending and it needs no read-index round). It reports
+// whether it ran r.
+func (c *conn) inline(r *request) bool {
+	switch classOf(r.req.Op) {
+	case classWrite:
+		c.proposeWrite(r)
+		return true
+	case classRead:
+		if c.pendingWrites.Load() != 0 || r.req.Op == wire.OpSync {
+			return false
+		}
+		if !r.req.Local && !(c.s.soleVoter.Load() && c.s.role.Load() == "leader") {
+			return false
+		}
+		c.runReads([]*request{r})
+		return true
+	case classImmediate:
+		c.complete(r, c.immediate(&r.req))
+		return true
+	}
+	return false
 }
 
 // immediate answers ops that touch neither raft nor the tree.
@@ -164,8 +191,10 @@ func (c *conn) proposeWrite(r *request) {
 		Op:      op,
 	}
 	c.writes.Add(1)
+	c.pendingWrites.Add(1)
 	s.propose(&proposal{id: e.ID, data: e.Marshal(), since: time.Now(), abandoned: c.gone, done: func(o *znode.Outcome, err error) {
 		defer c.writes.Done()
+		defer c.pendingWrites.Add(-1)
 		c.complete(r, writeResponse(&r.req, o, err, int64(s.applied.load())))
 	}})
 }
