@@ -268,10 +268,22 @@ func (c *conn) read(v znode.View, req *wire.Request, zxid int64) wire.Response {
 	return fail(fmt.Errorf("%w: %q", wire.ErrUnimplemented, req.Op))
 }
 
-type eventKey struct {
-	ev   wire.EventType
-	path string
-	zxid int64
+// firedByReplay reports whether one of the replayed event types of a path
+// fires a one-shot watch of kind k on it (ZooKeeper's rules: data and exist
+// watches fire on create, change and delete; child watches on children
+// changes and delete).
+func firedByReplay(k watch.Kind, types []wire.EventType) bool {
+	for _, t := range types {
+		switch {
+		case t == wire.EventNodeDeleted:
+			return true
+		case k == watch.Child && t == wire.EventNodeChildrenChanged:
+			return true
+		case k != watch.Child && (t == wire.EventNodeCreated || t == wire.EventNodeDataChanged):
+			return true
+		}
+	}
+	return false
 }
 
 // changeZxid is the zxid of the change a resumed one-shot watch fires for:
@@ -345,9 +357,10 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 	}
 	last := req.LastZxid
 	ids := c.identities()
-	// The events replayed for persistent watches, so that a one-shot watch
-	// on the same change is not fired twice (one event per change).
-	var replayed map[eventKey]bool
+	// The events replayed for persistent watches, by path: the client hands
+	// each to every watch it matches, so a one-shot watch that one of them
+	// fires must not get an event of its own besides (one event per change).
+	var replayed map[string][]wire.EventType
 	if len(req.PersistentWatches)+len(req.RecursiveWatches) > 0 {
 		persistent := map[string]bool{}
 		for _, p := range req.PersistentWatches {
@@ -355,7 +368,7 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 		}
 		recursive := req.RecursiveWatches
 		var replay []wire.Response
-		replayed = map[eventKey]bool{}
+		replayed = map[string][]wire.EventType{}
 		complete, err := v.History(last, func(ch znode.Change) bool {
 			match := persistent[ch.Path]
 			if !match && ch.Type != wire.EventNodeChildrenChanged {
@@ -377,7 +390,7 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 		if complete {
 			for _, e := range replay {
 				c.push(e)
-				replayed[eventKey{e.Event, e.Path, e.Zxid}] = true
+				replayed[e.Path] = append(replayed[e.Path], e.Event)
 			}
 		} else {
 			// The history no longer reaches last_zxid: say so instead of
@@ -402,8 +415,11 @@ func (c *conn) setWatches(v znode.View, req *wire.Request, zxid int64) error {
 				n = nil
 			}
 			if ev, fire := watch.ResumeEvent(k, n, last); fire {
+				if firedByReplay(k, replayed[p]) {
+					continue
+				}
 				e := wire.WatchEvent(ev, p, changeZxid(ev, n, zxid))
-				if !replayed[eventKey{e.Event, e.Path, e.Zxid}] && (n == nil || s.state.Allowed(n.ACL, ids, wire.PermRead)) {
+				if n == nil || s.state.Allowed(n.ACL, ids, wire.PermRead) {
 					c.push(e)
 				}
 				continue
