@@ -99,8 +99,8 @@ func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 		h.record(int64(took))
 		res.Notes = append(res.Notes, fmt.Sprintf("round %d: killed the leader %s (pid %d), first ack after %v", round, leader, pid, took.Round(time.Millisecond)))
 		// Bring the server back as it was started, and let it catch up.
-		if err := waitFor(ctx, 10*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }); err != nil {
-			return res, err
+		if err := waitFor(ctx, 10*time.Second, func() bool { return gone(pid) }); err != nil {
+			return res, fmt.Errorf("round %d: the killed leader (pid %d) did not go: %w", round, pid, err)
 		}
 		if err := restart(withClientAddr(argv, leader), dir); err != nil {
 			return res, fmt.Errorf("round %d: restart %q: %w", round, argv, err)
@@ -238,5 +238,25 @@ func restart(argv []string, dir string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	return cmd.Process.Release()
+	// Reap it when it dies, or a later round that kills it again would
+	// wait on a zombie. If coordload exits first, init adopts it.
+	go func() { _ = cmd.Wait() }()
+	return nil
+}
+
+// gone reports whether pid has exited: no such process, or a zombie its
+// parent has not reaped yet (its ports and files are released already).
+func gone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] == 'Z' || b[i+2] == 'X'
+	}
+	return false
 }
