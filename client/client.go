@@ -180,6 +180,10 @@ func newClient(servers []string, opts []Option) (*Client, error) {
 	return c, nil
 }
 
+// Done returns a channel that is closed when Close is called, for
+// goroutines that work on the client's behalf and must stop with it.
+func (c *Client) Done() <-chan struct{} { return c.closing }
+
 // Close ends the session: it asks the server to close it (deleting its
 // ephemeral nodes at once rather than after the session timeout) when
 // connected, waits briefly for the answer, then stops every goroutine of the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -251,7 +252,8 @@ func (s *Server) handleDiskFault(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := s.disk.setFault(body.Fault); err != nil {
+	flush := func() error { return s.db.LogData(nil, pebble.Sync) }
+	if err := s.disk.setFault(body.Fault, flush); err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}

@@ -22,7 +22,13 @@ func (s *Server) runApply() {
 		select {
 		case items = <-s.applyc:
 		case rq := <-s.restorec:
-			rq.done <- s.restore(rq.r)
+			if !s.disk.waitEnter(s.stopc) {
+				rq.done <- errStopped
+				return
+			}
+			err := s.restore(rq.r)
+			s.disk.exit()
+			rq.done <- err
 			continue
 		case <-s.stopc:
 			return
@@ -36,8 +42,14 @@ func (s *Server) runApply() {
 				more = false
 			}
 		}
+		// Entries handed over before the disk filled wait here, as the
+		// raft loop holds its Ready.
+		if !s.disk.waitEnter(s.stopc) {
+			return
+		}
 		start := time.Now()
 		err := s.state.Apply(items, s.publish)
+		s.disk.exit()
 		if err != nil {
 			s.fatal(fmt.Errorf("apply: %w", err))
 			return
@@ -127,7 +139,12 @@ func (s *Server) compact(applied uint64) {
 		return
 	}
 	at := applied - s.cfg.HistoryEntries
-	if err := s.state.TrimHistory(at); err != nil {
+	if !s.disk.enter() {
+		return // the next compaction will do
+	}
+	err := s.state.TrimHistory(at)
+	s.disk.exit()
+	if err != nil {
 		s.log.Warn("trim change history", "err", err)
 	}
 	s.ctrl(func(r *raftLoop) { r.compactLog(at) })

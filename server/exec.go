@@ -164,7 +164,7 @@ func cutCredential(cred string) (user, pw string, ok bool) {
 // answer comes from the apply goroutine.
 func (c *conn) proposeWrite(r *request) {
 	s := c.s
-	if s.disk.check(); s.disk.full.Load() {
+	if s.disk.isFull() {
 		// A resent write that was applied gets its first result even now;
 		// anything else must wait for space.
 		if res, ok, _ := s.state.CachedResult(c.session(), r.req.Xid); ok {
@@ -202,7 +202,7 @@ func (c *conn) proposeWrite(r *request) {
 // propose hands p to the raft goroutine; while the disk is almost full it
 // refuses it at once instead.
 func (s *Server) propose(p *proposal) {
-	if s.disk.check(); s.disk.full.Load() {
+	if s.disk.isFull() {
 		p.done(nil, s.disk.err())
 		return
 	}
@@ -271,7 +271,7 @@ func (c *conn) runReads(reads []*request) {
 // before the call: raft's ReadIndex (one quorum round shared by every read
 // queued meanwhile), then the applied index.
 func (s *Server) linearize(ctx context.Context) error {
-	if s.disk.check(); s.disk.full.Load() && !s.soleVoter.Load() {
+	if s.disk.isFull() && !s.soleVoter.Load() {
 		return fmt.Errorf("%w: this server's disk is full, so it cannot catch up with the cluster; "+
 			"read with local=true or from another server", wire.ErrQuotaExceeded)
 	}

@@ -82,6 +82,10 @@ func (r *raftLoop) compactLog(at uint64) {
 		s.log.Warn("compact log", "err", err)
 		return
 	}
+	if !s.disk.enter() {
+		return // the next compaction will do
+	}
+	defer s.disk.exit()
 	if err := s.rlog.Compact(at, term, cs); err != nil {
 		s.fatal(fmt.Errorf("compact raft log: %w", err))
 	}

@@ -240,8 +240,7 @@ type raftLoop struct {
 // diskFull reports whether the data dir's disk is (almost) full.
 func (r *raftLoop) diskFull() bool {
 	g := r.s.disk
-	g.check()
-	if g.full.Load() {
+	if g.isFull() {
 		if !r.stalled {
 			r.stalled = true
 			r.s.log.Error("disk full: not persisting raft entries until space is freed", "free_bytes", g.free.Load())
@@ -439,7 +438,12 @@ func (r *raftLoop) handleReady() bool {
 		s.peers.send(rd.Messages)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := s.installSnapshot(rd.Snapshot); err != nil {
+		if !s.disk.waitEnter(s.stopc) {
+			return false
+		}
+		err := s.installSnapshot(rd.Snapshot)
+		s.disk.exit()
+		if err != nil {
 			s.fatal(fmt.Errorf("install snapshot: %w", err))
 			return false
 		}
@@ -462,8 +466,13 @@ func (r *raftLoop) handleReady() bool {
 	}
 	if hsToSave != nil || len(rd.Entries) > 0 {
 		sync := len(rd.Entries) > 0 || raft.MustSync(hsToSave, r.prevHS, 0)
+		if !s.disk.waitEnter(s.stopc) {
+			return false
+		}
 		start := time.Now()
-		if err := s.rlog.Save(hsToSave, rd.Entries, sync); err != nil {
+		err := s.rlog.Save(hsToSave, rd.Entries, sync)
+		s.disk.exit()
+		if err != nil {
 			// A failed fsync is never retried: the process stops.
 			s.fatal(fmt.Errorf("persist raft log: %w", err))
 			return false

@@ -138,6 +138,12 @@ func New(cfg Config) (*Server, error) {
 		MaxDataBytes: cfg.MaxDataBytes,
 		SuperDigest:  cfg.SuperDigest,
 		Logger:       s.log.With("component", "znode"),
+		RestoreGate: func() error {
+			if s.disk.isFull() {
+				return s.disk.err()
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)

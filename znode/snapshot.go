@@ -118,6 +118,11 @@ func (s *Store) Restore(r io.Reader) error {
 		return err
 	}
 	_ = b.Set([]byte(keyHistFloor), be64(nil, index+1), nil)
+	if gate := s.cfg.RestoreGate; gate != nil {
+		if err := gate(); err != nil {
+			return err
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/coord-dev/coord/client"
 )
@@ -185,15 +186,42 @@ func (t *ticket) waitGone(ctx context.Context, p string) error {
 // remove deletes the node. The delete runs detached from ctx, so that it is
 // never abandoned (an abandoned request is not resent after a reconnect);
 // when ctx ends first, remove returns its error and the delete goes on.
+//
+// The delete is guaranteed, like Curator's: while it fails with an error
+// that leaves the node in place and the session alive (a server with a
+// full disk answers QuotaExceeded, a cluster without a leader
+// ConnectionLoss), it is retried in the background with backoff until it
+// succeeds, the node or the session is gone, or the client is closed.
+// Without that, a failed Unlock would leave a node that blocks every other
+// contender for as long as the session lives. remove returns the first
+// attempt's error.
 func (t *ticket) remove(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- t.c.Delete(context.WithoutCancel(ctx), t.path, client.AnyVersion) }()
+	go func() {
+		dctx := context.WithoutCancel(ctx)
+		err := t.c.Delete(dctx, t.path, client.AnyVersion)
+		errc <- err
+		for backoff := 50 * time.Millisecond; !settled(err); backoff = min(2*backoff, 2*time.Second) {
+			select {
+			case <-time.After(backoff):
+			case <-t.c.Done():
+				return
+			}
+			err = t.c.Delete(dctx, t.path, client.AnyVersion)
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// settled reports whether a delete's outcome needs no retry.
+func settled(err error) bool {
+	return err == nil || errors.Is(err, client.ErrNoNode) || errors.Is(err, client.ErrSessionExpired) ||
+		errors.Is(err, client.ErrClosed) || errors.Is(err, client.ErrNoAuth) || errors.Is(err, client.ErrBadArguments)
 }
 
 // hold is a ticket that reached the front: a held lock, leadership or
