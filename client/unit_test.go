@@ -122,6 +122,55 @@ func TestDispatch(t *testing.T) {
 	c.wg.Wait()
 }
 
+// TestDispatchAfterResync: after a Resync(z), a persistent watch skips the
+// events at or before z (those of resumed one-shot watches, which are no
+// replayed changes) and gets the later ones; the one-shot watch gets its
+// event.
+func TestDispatchAfterResync(t *testing.T) {
+	c, err := newClient([]string{"x:1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make(chan Event, 1)
+	c.mu.Lock()
+	rec := c.newWatcherLocked("/", WatchPersistentRecursive)
+	per := c.newWatcherLocked("/a", WatchPersistent)
+	c.addOneShotLocked(watchKey{"/a", kindData}, data)
+	for _, ev := range []Event{
+		{Type: EventResync, Path: "/", Zxid: 10},
+		{Type: EventResync, Path: "/a", Zxid: 10},
+		{Type: EventNodeDataChanged, Path: "/a", Zxid: 7}, // the one-shot's resume event
+		{Type: EventNodeCreated, Path: "/a/b", Zxid: 11},
+		{Type: EventNodeDataChanged, Path: "/a", Zxid: 12},
+	} {
+		c.dispatchLocked(ev)
+	}
+	c.mu.Unlock()
+	if ev := <-data; ev.Zxid != 7 {
+		t.Fatalf("data watch got %+v", ev)
+	}
+	for _, tc := range []struct {
+		w    *Watcher
+		want []string
+	}{
+		{rec, []string{"Resync/10", "NodeCreated/11", "NodeDataChanged/12"}},
+		{per, []string{"Resync/10", "NodeDataChanged/12"}},
+	} {
+		var got []string
+		for range tc.want {
+			ev := <-tc.w.Events()
+			got = append(got, fmt.Sprintf("%s/%d", ev.Type, ev.Zxid))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s watch got %v, want %v", tc.w.path, got, tc.want)
+		}
+	}
+	c.mu.Lock()
+	c.endWatchesLocked(ErrClosed, true)
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
 func TestStream(t *testing.T) {
 	s := newStream[int]()
 	done := make(chan struct{})

@@ -30,6 +30,24 @@ type watchKey struct {
 type watchSet struct {
 	oneShots []chan Event
 	watchers []*Watcher
+	// resynced is the zxid of the last Resync a persistent set got: the
+	// server could not replay the changes up to it, and the events at or
+	// before it that still arrive are the resumed one-shot watches' (a
+	// node's czxid, mzxid or pzxid, or the current zxid), which are not
+	// changes the persistent watchers must see twice or mistyped.
+	resynced int64
+}
+
+// pushPersistent queues ev for the watchers of a persistent set.
+func (set *watchSet) pushPersistent(ev Event) {
+	if ev.Type == EventResync {
+		set.resynced = max(set.resynced, ev.Zxid)
+	} else if ev.Zxid <= set.resynced {
+		return
+	}
+	for _, w := range set.watchers {
+		w.s.push(ev)
+	}
 }
 
 // registry is the client's own record of its watches, guarded by Client.mu.
@@ -83,15 +101,11 @@ func (c *Client) dispatchLocked(ev Event) {
 		delete(reg, key)
 	}
 	if set := reg[watchKey{ev.Path, kindPersistent}]; set != nil && matches(kindPersistent, ev.Path, ev.Type, ev.Path) {
-		for _, w := range set.watchers {
-			w.s.push(ev)
-		}
+		set.pushPersistent(ev)
 	}
 	for p := ev.Path; ; p = wire.Parent(p) {
 		if set := reg[watchKey{p, kindRecursive}]; set != nil && matches(kindRecursive, p, ev.Type, ev.Path) {
-			for _, w := range set.watchers {
-				w.s.push(ev)
-			}
+			set.pushPersistent(ev)
 		}
 		if p == "/" {
 			break
