@@ -46,5 +46,8 @@ cluster-down: ## stop the local cluster (its data stays; cluster-clean deletes i
 cluster-clean: ## stop the local cluster and delete its data
 	scripts/cluster.sh clean
 
+chaos: ## the long fault-injection profile: every fault kind 20 times, >=10 min, prints FIGURE lines (SEED=n SERVERS=3|5)
+	$(GO) test -count=1 -timeout 180m -v -run '^TestChaosLong$$' ./internal/chaos -args -chaos.long -chaos.servers=$(or $(SERVERS),3) $(if $(SEED),-chaos.seed=$(SEED))
+
 clean: ## remove build output
 	rm -rf $(BIN)
