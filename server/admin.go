@@ -26,6 +26,7 @@ import (
 //	GET    /v1/digest           {"applied", "digest"} of the replicated state
 //	POST   /debug/drop-peers    {"peers":[ids]} drop peer traffic (only with test hooks on)
 //	POST   /debug/disk          {"fault":"fsync"|"enospc"|"none"} inject disk faults (test hooks)
+//	POST   /debug/crash         {"point":P,"after":N} SIGKILL at the Nth time at crash point P (test hooks)
 func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status().Members)
@@ -38,6 +39,7 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	if s.cfg.TestHooks {
 		mux.HandleFunc("POST /debug/drop-peers", s.handleDropPeers)
 		mux.HandleFunc("POST /debug/disk", s.handleDiskFault)
+		mux.HandleFunc("POST /debug/crash", s.handleCrashPoint)
 	}
 }
 
@@ -258,5 +260,22 @@ func (s *Server) handleDiskFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Warn("test hook: disk fault", "fault", body.Fault)
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) handleCrashPoint(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Point string `json:"point"`
+		After int64  `json:"after"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12)).Decode(&body); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.crash.arm(body.Point, body.After); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	s.log.Warn("test hook: crash point armed", "point", body.Point, "after", body.After)
 	writeJSON(w, http.StatusOK, body)
 }

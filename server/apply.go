@@ -47,6 +47,7 @@ func (s *Server) runApply() {
 		if !s.disk.waitEnter(s.stopc) {
 			return
 		}
+		s.crashPoint(CrashBeforeApply)
 		start := time.Now()
 		err := s.state.Apply(items, s.publish)
 		s.disk.exit()
@@ -88,6 +89,7 @@ func (s *Server) restore(r io.Reader) error {
 // before any request is answered, so an answer may carry the batch's last
 // zxid (PROTOCOL.md: the last applied zxid) without overtaking an event.
 func (s *Server) publish(outcomes []znode.Outcome) {
+	s.crashPoint(CrashAfterApply)
 	if len(outcomes) == 0 {
 		return
 	}

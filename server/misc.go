@@ -86,9 +86,12 @@ func (r *raftLoop) compactLog(at uint64) {
 		return // the next compaction will do
 	}
 	defer s.disk.exit()
+	s.crashPoint(CrashBeforeCompact)
 	if err := s.rlog.Compact(at, term, cs); err != nil {
 		s.fatal(fmt.Errorf("compact raft log: %w", err))
+		return
 	}
+	s.crashPoint(CrashAfterCompact)
 }
 
 func formatClusterID(id uint64) string { return strconv.FormatUint(id, 16) }

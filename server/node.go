@@ -469,9 +469,15 @@ func (r *raftLoop) handleReady() bool {
 		if !s.disk.waitEnter(s.stopc) {
 			return false
 		}
+		if len(rd.Entries) > 0 {
+			s.crashPoint(CrashBeforeLogSave)
+		}
 		start := time.Now()
 		err := s.rlog.Save(hsToSave, rd.Entries, sync)
 		s.disk.exit()
+		if err == nil && len(rd.Entries) > 0 {
+			s.crashPoint(CrashAfterLogSave)
+		}
 		if err != nil {
 			// A failed fsync is never retried: the process stops.
 			s.fatal(fmt.Errorf("persist raft log: %w", err))

@@ -67,6 +67,7 @@ type Server struct {
 
 	sessions  sessionState
 	disk      *diskGuard
+	crash     crashHook // test hook: crash points
 	conns     connRegistry
 	wsBuffers websocket.BufferPool // shared by handshakes
 
@@ -91,6 +92,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	// Snapshots staged by a run that died while receiving them.
+	if stale, _ := filepath.Glob(filepath.Join(cfg.DataDir, "snapshot-*.tmp")); len(stale) > 0 {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -139,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		SuperDigest:  cfg.SuperDigest,
 		Logger:       s.log.With("component", "znode"),
 		RestoreGate: func() error {
+			s.crashPoint(CrashRestoreBeforeCommit)
 			if s.disk.isFull() {
 				return s.disk.err()
 			}

@@ -562,7 +562,7 @@ func (p *peer) streamSnapshot(m *raftpb.Message) error {
 	if _, err := w.Write(buf); err != nil {
 		return err
 	}
-	cw := &chunkWriter{w: w, conn: conn}
+	cw := &chunkWriter{w: w, conn: conn, midway: func() { p.t.s.crashPoint(CrashSnapshotSendMid) }}
 	if _, err := p.t.s.state.Snapshot(cw); err != nil {
 		return err
 	}
@@ -591,9 +591,11 @@ func (p *peer) streamSnapshot(m *raftpb.Message) error {
 
 // chunkWriter frames the snapshot stream into frameSnapData chunks.
 type chunkWriter struct {
-	w    *bufio.Writer
-	conn net.Conn
-	buf  []byte
+	w      *bufio.Writer
+	conn   net.Conn
+	buf    []byte
+	chunks int
+	midway func() // called after the first chunk went out (a crash point)
 }
 
 func (c *chunkWriter) Write(b []byte) (int, error) {
@@ -625,6 +627,12 @@ func (c *chunkWriter) flush() error {
 		return err
 	}
 	c.buf = c.buf[:0]
+	if c.chunks++; c.chunks == 1 && c.midway != nil {
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		c.midway()
+	}
 	return nil
 }
 
@@ -677,6 +685,7 @@ func (t *transport) receiveSnapshot(conn net.Conn, from uint64) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return
 	}
+	s.crashPoint(CrashSnapshotReceived)
 	if err := s.restoreState(f); err != nil {
 		s.log.Error("restoring a snapshot failed", "from", from, "err", err)
 		_ = writeJSONFrame(conn, frameAck, peerAck{Error: err.Error()})
@@ -684,6 +693,7 @@ func (t *transport) receiveSnapshot(conn net.Conn, from uint64) {
 	}
 	s.log.Info("state restored from a snapshot", "from", from, "applied", s.state.AppliedIndex(),
 		"raft_index", m.GetSnapshot().GetMetadata().GetIndex())
+	s.crashPoint(CrashAfterRestore)
 	select {
 	case s.recvc <- m:
 	case <-t.stopc:
