@@ -52,6 +52,11 @@ type Config struct {
 	// Baseline is how long idle-sessions measures the server's CPU before
 	// opening sessions. Default 5s; negative means skip.
 	Baseline time.Duration
+	// Heartbeat is how idle-sessions keeps sessions alive: "client" (the
+	// default) as coord's Go client does, alternating an unsolicited pong
+	// (which the server does not answer) with a ping; "ping", a ping every
+	// time, as ZooKeeper's clients do.
+	Heartbeat string
 }
 
 // Validate applies defaults and checks the configuration.
@@ -76,8 +81,14 @@ func (c *Config) Validate() error {
 	defInt(&c.Rounds, 200)
 	defDur(&c.Baseline, 5*time.Second)
 	c.Baseline = max(c.Baseline, 0)
+	if c.Heartbeat == "" {
+		c.Heartbeat = "client"
+	}
 
 	var errs []error
+	if c.Heartbeat != "client" && c.Heartbeat != "ping" {
+		errs = append(errs, fmt.Errorf("--heartbeat must be client or ping, not %q", c.Heartbeat))
+	}
 	if !slices.Contains(workloads, c.Workload) {
 		errs = append(errs, fmt.Errorf("unknown workload %q: want one of %s", c.Workload, strings.Join(workloads, ", ")))
 	}

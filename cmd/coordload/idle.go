@@ -17,10 +17,14 @@ type idleSession struct {
 	dead   chan struct{}
 	errs   errTally
 	closed bool
+	beats  int // heartbeats sent (by the pinger goroutine only)
 }
 
 // runIdle opens cfg.Sessions sessions that only keep alive with websocket
-// ping control frames at a third of their timeout, and reports the server's
+// control frames at a third of their timeout (with --heartbeat client, as
+// coord's Go client: an unsolicited pong, which the server does not answer,
+// every other time, else a ping, whose pong shows the server is there;
+// with --heartbeat ping, always a ping), and reports the server's
 // CPU use over cfg.Duration (after cfg.Warmup to settle), next to its use
 // before the sessions were opened (cfg.Baseline).
 func runIdle(ctx context.Context, cfg *Config) (*Result, error) {
@@ -29,7 +33,7 @@ func runIdle(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, fmt.Errorf("idle-sessions measures the server's CPU: pass --server-pid (%s)", meter.why)
 	}
 	res := newResult(cfg)
-	res.Unit = "heartbeat pings"
+	res.Unit = "heartbeats"
 	if cfg.Baseline > 0 {
 		meter.start()
 		if err := sleepUntil(ctx, time.Now().Add(cfg.Baseline)); err != nil {
@@ -80,7 +84,11 @@ func runIdle(ctx context.Context, cfg *Config) (*Result, error) {
 			for ; due >= 1; due-- {
 				s := is[next]
 				next = (next + 1) % len(is)
-				if err := s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+				kind := websocket.PingMessage
+				if s.beats++; cfg.Heartbeat == "client" && s.beats%2 == 0 {
+					kind = websocket.PongMessage
+				}
+				if err := s.ws.WriteControl(kind, nil, time.Now().Add(5*time.Second)); err != nil {
 					pingErrs.add("ping_failed", 1, err.Error())
 					continue
 				}
@@ -102,8 +110,8 @@ func runIdle(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	close(stop)
 	pinger.Wait()
-	res.Notes = append(res.Notes, fmt.Sprintf("negotiated session timeout %v, a ping every %v per session; %d pongs received",
-		sess[0].timeout, interval, pongs.Load()))
+	res.Notes = append(res.Notes, fmt.Sprintf("negotiated session timeout %v, a heartbeat (%s) every %v per session; %d pongs received",
+		sess[0].timeout, cfg.Heartbeat, interval, pongs.Load()))
 
 	for _, s := range is {
 		if err := s.sendClose(); err != nil {

@@ -23,7 +23,7 @@ type Result struct {
 	// WindowS is the measured window in seconds (warmup excluded).
 	WindowS float64 `json:"window_s"`
 	// Unit says what Ops counts: "ops", "create+delete pairs",
-	// "fan-out rounds" or "heartbeat pings".
+	// "fan-out rounds" or "heartbeats".
 	Unit    string  `json:"unit"`
 	Ops     uint64  `json:"ops"`
 	OpsPerS float64 `json:"ops_per_s"`
