@@ -42,6 +42,14 @@ func (s *Server) runApply() {
 				more = false
 			}
 		}
+		// Entries apply in log order without a gap: one would mean the
+		// state lost entries (it went back behind what raft considers
+		// applied), and applying past it would diverge from the other
+		// members for good. Stop instead.
+		if err := checkContiguous(s.state.AppliedIndex(), items); err != nil {
+			s.fatal(err)
+			return
+		}
 		// Entries handed over before the disk filled wait here, as the
 		// raft loop holds its Ready.
 		if !s.disk.waitEnter(s.stopc) {
@@ -62,6 +70,21 @@ func (s *Server) runApply() {
 			s.compact(applied)
 		}
 	}
+}
+
+// checkContiguous reports an error when the first of items that applied
+// has not reached leaves a gap after it.
+func checkContiguous(applied uint64, items []applyItem) error {
+	for _, it := range items {
+		if it.Index <= applied {
+			continue
+		}
+		if it.Index != applied+1 {
+			return fmt.Errorf("apply: entry %d follows applied index %d: entries %d to %d are missing from the state", it.Index, applied, applied+1, it.Index-1)
+		}
+		return nil
+	}
+	return nil
 }
 
 // restore replaces the state with a snapshot stream. Clients connected here

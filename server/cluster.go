@@ -98,6 +98,10 @@ func (s *Server) forwardHeartbeats() {
 	s.peers.sendHeartbeats(lead, ids)
 }
 
+// errSnapshotBehind refuses a snapshot whose state is not newer than this
+// server's.
+var errSnapshotBehind = errors.New("snapshot not newer than the state")
+
 // restoreState replaces the state machine with a received snapshot. It runs
 // on the apply goroutine, between batches.
 func (s *Server) restoreState(r io.Reader) error {

@@ -145,8 +145,15 @@ func New(cfg Config) (*Server, error) {
 		MaxDataBytes: cfg.MaxDataBytes,
 		SuperDigest:  cfg.SuperDigest,
 		Logger:       s.log.With("component", "znode"),
-		RestoreGate: func() error {
+		RestoreGate: func(index uint64) error {
 			s.crashPoint(CrashRestoreBeforeCommit)
+			// A snapshot taken before what this server applied since (a
+			// stream that was overtaken, or one a new leader sends from
+			// an older state) would take the state back: entries applied
+			// in between would be lost here and nowhere else.
+			if applied := s.state.AppliedIndex(); index <= applied {
+				return fmt.Errorf("%w: the snapshot's state is at %d, this server's at %d", errSnapshotBehind, index, applied)
+			}
 			if s.disk.isFull() {
 				return s.disk.err()
 			}

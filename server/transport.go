@@ -686,13 +686,21 @@ func (t *transport) receiveSnapshot(conn net.Conn, from uint64) {
 		return
 	}
 	s.crashPoint(CrashSnapshotReceived)
-	if err := s.restoreState(f); err != nil {
+	switch err := s.restoreState(f); {
+	case errors.Is(err, errSnapshotBehind):
+		// The state is already past the snapshot (it includes everything
+		// up to the snapshot's raft index): keep it, and let raft's log
+		// take the snapshot's place.
+		s.log.Info("snapshot not newer than the state: kept the state", "from", from, "err", err,
+			"raft_index", m.GetSnapshot().GetMetadata().GetIndex())
+	case err != nil:
 		s.log.Error("restoring a snapshot failed", "from", from, "err", err)
 		_ = writeJSONFrame(conn, frameAck, peerAck{Error: err.Error()})
 		return
+	default:
+		s.log.Info("state restored from a snapshot", "from", from, "applied", s.state.AppliedIndex(),
+			"raft_index", m.GetSnapshot().GetMetadata().GetIndex())
 	}
-	s.log.Info("state restored from a snapshot", "from", from, "applied", s.state.AppliedIndex(),
-		"raft_index", m.GetSnapshot().GetMetadata().GetIndex())
 	s.crashPoint(CrashAfterRestore)
 	select {
 	case s.recvc <- m:

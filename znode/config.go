@@ -31,11 +31,13 @@ type Config struct {
 	NodeCacheBytes int
 	// Logger receives the store's rare messages. nil discards them.
 	Logger *slog.Logger
-	// RestoreGate, when set, is called by Restore after it has read the
-	// whole snapshot and before it commits it: an error aborts the restore
-	// and changes nothing. A server uses it to refuse a snapshot once its
-	// disk has filled up while the snapshot streamed in.
-	RestoreGate func() error
+	// RestoreGate, when set, is called by Restore with the snapshot's
+	// applied index after it has read the whole snapshot and before it
+	// commits it: an error aborts the restore and changes nothing. A server
+	// uses it to refuse a snapshot that is not newer than its state (which
+	// would take the state back) or one that came in while its disk filled
+	// up.
+	RestoreGate func(index uint64) error
 }
 
 // DefaultNodeCacheBytes is the node cache's size when Config leaves it 0.

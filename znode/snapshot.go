@@ -119,7 +119,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	_ = b.Set([]byte(keyHistFloor), be64(nil, index+1), nil)
 	if gate := s.cfg.RestoreGate; gate != nil {
-		if err := gate(); err != nil {
+		if err := gate(index); err != nil {
 			return err
 		}
 	}
