@@ -33,6 +33,7 @@ type lockLoad struct {
 
 	nextID    atomic.Int64
 	lastPause atomic.Int64 // time.Since(start) of the last pause
+	force     atomic.Bool  // the next holder pauses, whenever the last pause was
 	pausing   atomic.Bool
 
 	mu struct {
@@ -158,9 +159,26 @@ func (l *lockLoad) finalLock(ctx context.Context, c *client.Client) error {
 	return m.Unlock(ctx)
 }
 
+// pausesLost counts the pauses after which the holder had lost the lock.
+func (l *lockLoad) pausesLost() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, a := range l.mu.acqs {
+		if a.PauseLost {
+			n++
+		}
+	}
+	return n
+}
+
 // pauseDue decides whether this holder pauses: one at a time, at most one
 // per pauseEvery.
 func (l *lockLoad) pauseDue() bool {
+	if l.force.Load() && l.pausing.CompareAndSwap(false, true) {
+		l.force.Store(false)
+		return true
+	}
 	if l.pauseEvery <= 0 || l.since()-time.Duration(l.lastPause.Load()) < l.pauseEvery {
 		return false
 	}

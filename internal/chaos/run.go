@@ -269,6 +269,17 @@ func (r *runner) run() {
 		r.invalid("the final write after healing failed: %v", err)
 	}
 
+	// The faults may have kept every pause from losing the lock (a pause
+	// that overlapped a lost quorum outlives no session): pause once more,
+	// in the calm, so that a valid run always checks a lost lock.
+	if p.LockPauseEvery > 0 && lock.pausesLost() == 0 {
+		r.logf("LOCK: no pause lost the lock during the faults; one more pause with the cluster healthy")
+		lock.force.Store(true)
+		if !waitUntil(ctx, 2*lock.pause+time.Minute, func() bool { return lock.pausesLost() > 0 }) {
+			r.logf("LOCK: the pause in the calm did not lose the lock either")
+		}
+	}
+
 	// Stop the load: the watch writer first, so that the watchers can
 	// catch up with its last change.
 	stopWriter()
