@@ -61,32 +61,10 @@ func connectT(t *testing.T, addrs []string, opts ...client.Option) *client.Clien
 // one zxid on three paths. Fixed: set_watches sends one event per change.)
 func TestRegression_PersistentWatchSpuriousEventAfterResume(t *testing.T) {
 	needCluster(t)
-	tc := testcluster.Start(t, 1, testcluster.Options{Args: []string{"--min-session-timeout", "300ms"}})
-	addrs := tc.ClientAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	writer := connectT(t, addrs)
-	if _, _, err := writer.Create(ctx, "/w", nil, client.ModePersistent); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := writer.Create(ctx, "/w/x", []byte("0"), client.ModePersistent); err != nil {
-		t.Fatal(err)
-	}
-	link, err := NewClientLink(addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	w := connectT(t, link.Addrs(), client.WithSessionTimeout(10*time.Second))
-	wt, err := w.AddWatch(ctx, "/w", client.WatchPersistentRecursive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, _, err := w.GetW(ctx, "/w/x"); err != nil {
-		t.Fatal(err)
-	}
+	rs := newResumeScenario(t)
+	ctx, writer := rs.ctx, rs.writer
 	// The watcher loses its connection; /w/x changes twice meanwhile.
-	link.Cut(true)
+	rs.link.Cut(true)
 	var want []int64
 	for i := 1; i <= 2; i++ {
 		st, err := writer.Set(ctx, "/w/x", []byte(fmt.Sprint(i)), client.AnyVersion)
@@ -99,22 +77,8 @@ func TestRegression_PersistentWatchSpuriousEventAfterResume(t *testing.T) {
 	if _, _, err := writer.Create(ctx, "/other", nil, client.ModePersistent); err != nil {
 		t.Fatal(err)
 	}
-	link.Cut(false)
-	// The expected events, then a moment for a spurious one.
-	var got []client.Event
-	deadline := time.After(15 * time.Second)
-	for len(got) < len(want)+1 {
-		if len(got) == len(want) {
-			deadline = time.After(2 * time.Second)
-		}
-		select {
-		case ev := <-wt.Events():
-			got = append(got, ev)
-			continue
-		case <-deadline:
-		}
-		break
-	}
+	rs.link.Cut(false)
+	got := rs.events(len(want))
 	if len(got) != len(want) {
 		t.Fatalf("persistent watch after the resume: got %+v, want exactly NodeDataChanged /w/x at zxids %v", got, want)
 	}
@@ -123,6 +87,66 @@ func TestRegression_PersistentWatchSpuriousEventAfterResume(t *testing.T) {
 			t.Fatalf("persistent watch after the resume: got %+v, want exactly NodeDataChanged /w/x at zxids %v", got, want)
 		}
 	}
+}
+
+// resumeScenario is the setting of the watch-resume regressions: one
+// coordd (args added), a writer that created /w and /w/x (data "0"), and a
+// watcher session, connected through a link the test cuts, holding a
+// persistent recursive watch on /w and a one-shot data watch on /w/x.
+type resumeScenario struct {
+	ctx     context.Context
+	writer  *client.Client
+	link    *ClientLink
+	wt      *client.Watcher
+	oneShot <-chan client.Event
+}
+
+func newResumeScenario(t *testing.T, args ...string) *resumeScenario {
+	t.Helper()
+	tc := testcluster.Start(t, 1, testcluster.Options{Args: append([]string{"--min-session-timeout", "300ms"}, args...)})
+	addrs := tc.ClientAddrs()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	rs := &resumeScenario{ctx: ctx, writer: connectT(t, addrs)}
+	for _, p := range []string{"/w", "/w/x"} {
+		if _, _, err := rs.writer.Create(ctx, p, []byte("0"), client.ModePersistent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, err := NewClientLink(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	rs.link = link
+	w := connectT(t, link.Addrs(), client.WithSessionTimeout(10*time.Second))
+	if rs.wt, err = w.AddWatch(ctx, "/w", client.WatchPersistentRecursive); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, rs.oneShot, err = w.GetW(ctx, "/w/x"); err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// events collects the persistent watch's events until it has n, then
+// waits a moment more for one it should not get.
+func (rs *resumeScenario) events(n int) []client.Event {
+	var got []client.Event
+	deadline := time.After(15 * time.Second)
+	for len(got) < n+1 {
+		if len(got) == n {
+			deadline = time.After(2 * time.Second)
+		}
+		select {
+		case ev := <-rs.wt.Events():
+			got = append(got, client.Event{Type: ev.Type, Path: ev.Path, Zxid: ev.Zxid})
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	return got
 }
 
 // TestRegression_FullDiskFollowerStopsServing: with the disk full
@@ -350,30 +374,9 @@ func fsyncUntilHang(nd *testcluster.Node, attempts int) error {
 // twice", "but that change was a NodeCreated", and one reordered event.
 func TestRegression_PersistentWatchMistypedEventAfterResume(t *testing.T) {
 	needCluster(t)
-	tc := testcluster.Start(t, 1, testcluster.Options{Args: []string{"--min-session-timeout", "300ms"}})
-	addrs := tc.ClientAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	writer := connectT(t, addrs)
-	for _, p := range []string{"/w", "/w/x"} {
-		if _, _, err := writer.Create(ctx, p, []byte("0"), client.ModePersistent); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link, err := NewClientLink(addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	w := connectT(t, link.Addrs(), client.WithSessionTimeout(10*time.Second))
-	wt, err := w.AddWatch(ctx, "/w", client.WatchPersistentRecursive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, _, err := w.GetW(ctx, "/w/x"); err != nil {
-		t.Fatal(err)
-	}
-	link.Cut(true)
+	rs := newResumeScenario(t)
+	ctx, writer := rs.ctx, rs.writer
+	rs.link.Cut(true)
 	res, err := writer.Multi(ctx, client.Ops().Delete("/w/x", client.AnyVersion).Set("/w", nil, client.AnyVersion))
 	if err != nil {
 		t.Fatal(err)
@@ -387,22 +390,8 @@ func TestRegression_PersistentWatchMistypedEventAfterResume(t *testing.T) {
 		{Type: client.EventNodeDataChanged, Path: "/w", Zxid: res[1].Stat.Mzxid},
 		{Type: client.EventNodeCreated, Path: "/w/x", Zxid: st.Czxid},
 	}
-	link.Cut(false)
-	var got []client.Event
-	deadline := time.After(15 * time.Second)
-	for len(got) < len(want)+1 {
-		if len(got) == len(want) {
-			deadline = time.After(2 * time.Second)
-		}
-		select {
-		case ev := <-wt.Events():
-			got = append(got, client.Event{Type: ev.Type, Path: ev.Path, Zxid: ev.Zxid})
-			continue
-		case <-deadline:
-		}
-		break
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	rs.link.Cut(false)
+	if got := rs.events(len(want)); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("persistent watch after the resume:\n got %v\nwant %v", got, want)
 	}
 }
@@ -528,31 +517,9 @@ func TestRegression_UnlockOnFullDiskWedgesTheLock(t *testing.T) {
 // after a Resync(z) a persistent watch skips events at or before z.
 func TestRegression_OneShotResumeEventAfterResync(t *testing.T) {
 	needCluster(t)
-	tc := testcluster.Start(t, 1, testcluster.Options{Args: []string{"--snapshot-entries", "20", "--history-entries", "10"}})
-	addrs := tc.ClientAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	writer := connectT(t, addrs)
-	for _, p := range []string{"/w", "/w/x"} {
-		if _, _, err := writer.Create(ctx, p, []byte("0"), client.ModePersistent); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link, err := NewClientLink(addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	w := connectT(t, link.Addrs(), client.WithSessionTimeout(10*time.Second))
-	wt, err := w.AddWatch(ctx, "/w", client.WatchPersistentRecursive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, oneShot, err := w.GetW(ctx, "/w/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	link.Cut(true)
+	rs := newResumeScenario(t, "--snapshot-entries", "20", "--history-entries", "10")
+	ctx, writer := rs.ctx, rs.writer
+	rs.link.Cut(true)
 	if err := writer.Delete(ctx, "/w/x", client.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
@@ -565,9 +532,9 @@ func TestRegression_OneShotResumeEventAfterResync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	link.Cut(false)
+	rs.link.Cut(false)
 	select {
-	case ev := <-oneShot:
+	case ev := <-rs.oneShot:
 		if ev.Type != client.EventNodeDataChanged || ev.Zxid != st.Mzxid {
 			t.Errorf("one-shot watch: %v, want NodeDataChanged at %d", ev, st.Mzxid)
 		}
@@ -580,19 +547,8 @@ func TestRegression_OneShotResumeEventAfterResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []client.Event
-	for {
-		select {
-		case ev := <-wt.Events():
-			got = append(got, client.Event{Type: ev.Type, Path: ev.Path, Zxid: ev.Zxid})
-		case <-ctx.Done():
-			t.Fatalf("persistent watch: no marker event; got %v", got)
-		}
-		if n := len(got); n > 0 && got[n-1].Zxid == mst.Mzxid {
-			break
-		}
-	}
-	if len(got) != 2 || got[0].Type != client.EventResync || got[1].Type != client.EventNodeDataChanged || got[1].Path != "/w" {
+	got := rs.events(2)
+	if len(got) != 2 || got[0].Type != client.EventResync || got[1].Type != client.EventNodeDataChanged || got[1].Path != "/w" || got[1].Zxid != mst.Mzxid {
 		t.Fatalf("persistent watch after the resume: %v, want Resync then NodeDataChanged /w at %d", got, mst.Mzxid)
 	}
 }
