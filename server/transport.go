@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -374,20 +375,36 @@ func encodeFrame(buf []byte, f outFrame) ([]byte, error) {
 }
 
 func readFrame(r io.Reader, buf []byte) (byte, []byte, error) {
+	return readFrameMax(r, buf, maxPeerFrame)
+}
+
+// maxControlFrame bounds hellos and acks: what an unauthenticated
+// connection may make the server read.
+const maxControlFrame = 64 << 10
+
+// readFrameMax reads one frame of at most max bytes. Memory grows with the
+// bytes that arrive, not with the length the header claims, so a peer
+// that announces a large frame and stalls costs little.
+func readFrameMax(r io.Reader, buf []byte, max uint32) (byte, []byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || n > maxPeerFrame {
-		return 0, nil, fmt.Errorf("peer frame of %d bytes", n)
+	if n == 0 || n > max {
+		return 0, nil, fmt.Errorf("peer frame of %d bytes (at most %d)", n, max)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, nil, err
+	const step = 1 << 20
+	buf = buf[:0]
+	for len(buf) < int(n) {
+		k := min(int(n)-len(buf), step)
+		if cap(buf)-len(buf) < k {
+			buf = slices.Grow(buf, k)
+		}
+		if _, err := io.ReadFull(r, buf[len(buf):len(buf)+k]); err != nil {
+			return 0, nil, err
+		}
+		buf = buf[:len(buf)+k]
 	}
 	return buf[0], buf[1:], nil
 }
@@ -428,7 +445,7 @@ func (t *transport) dial(addr string, to uint64, snapshot bool) (net.Conn, error
 		conn.Close()
 		return nil, err
 	}
-	typ, payload, err := readFrame(conn, nil)
+	typ, payload, err := readFrameMax(conn, nil, maxControlFrame)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("hello: %w", err)
@@ -453,7 +470,7 @@ func (t *transport) dial(addr string, to uint64, snapshot bool) (net.Conn, error
 func (t *transport) serveInbound(conn net.Conn) {
 	s := t.s
 	_ = conn.SetReadDeadline(time.Now().Add(peerHelloTO))
-	typ, payload, err := readFrame(conn, nil)
+	typ, payload, err := readFrameMax(conn, nil, maxControlFrame)
 	if err != nil || typ != frameHello {
 		return
 	}
@@ -578,7 +595,7 @@ func (p *peer) streamSnapshot(m *raftpb.Message) error {
 	}
 	// Wait for the receiver to have restored it.
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
-	typ, payload, err := readFrame(conn, nil)
+	typ, payload, err := readFrameMax(conn, nil, maxControlFrame)
 	if err != nil {
 		return err
 	}
