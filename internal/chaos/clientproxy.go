@@ -66,13 +66,7 @@ type tcpProxy struct {
 	ln     net.Listener
 	silent atomic.Bool
 	wg     sync.WaitGroup
-
-	mu struct {
-		sync.Mutex
-		conns  map[net.Conn]struct{}
-		refuse bool
-		closed bool
-	}
+	conns  connSet
 }
 
 func newTCPProxy(target string) (*tcpProxy, error) {
@@ -81,50 +75,16 @@ func newTCPProxy(target string) (*tcpProxy, error) {
 		return nil, err
 	}
 	p := &tcpProxy{target: target, ln: ln}
-	p.mu.conns = map[net.Conn]struct{}{}
 	p.wg.Go(p.accept)
 	return p, nil
 }
 
-func (p *tcpProxy) cut(on bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mu.refuse = on
-	if on {
-		for c := range p.mu.conns {
-			c.Close()
-		}
-	}
-}
+func (p *tcpProxy) cut(on bool) { p.conns.setRefuse(on) }
 
 func (p *tcpProxy) close() {
-	p.mu.Lock()
-	p.mu.closed = true
-	for c := range p.mu.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
+	p.conns.closeAll(true, false)
 	p.ln.Close()
 	p.wg.Wait()
-}
-
-// track registers c, or closes it when refusing.
-func (p *tcpProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.mu.closed || p.mu.refuse {
-		c.Close()
-		return false
-	}
-	p.mu.conns[c] = struct{}{}
-	return true
-}
-
-func (p *tcpProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.mu.conns, c)
-	p.mu.Unlock()
-	c.Close()
 }
 
 func (p *tcpProxy) accept() {
@@ -133,19 +93,19 @@ func (p *tcpProxy) accept() {
 		if err != nil {
 			return
 		}
-		if !p.track(down) {
+		if !p.conns.track(down) {
 			continue
 		}
 		p.wg.Go(func() {
-			defer p.untrack(down)
+			defer p.conns.untrack(down)
 			up, err := net.DialTimeout("tcp", p.target, dialTimeout)
 			if err != nil {
 				return
 			}
-			if !p.track(up) {
+			if !p.conns.track(up) {
 				return
 			}
-			defer p.untrack(up)
+			defer p.conns.untrack(up)
 			var wg sync.WaitGroup
 			wg.Go(func() { p.pipe(up, down); down.Close() })
 			p.pipe(down, up)

@@ -197,11 +197,63 @@ type PeerProxy struct {
 	ln     net.Listener
 	wg     sync.WaitGroup
 
-	mu struct {
-		sync.Mutex
-		conns  map[net.Conn]struct{}
-		closed bool
+	conns connSet
+}
+
+// connSet tracks a proxy's open connections, so that closing (or
+// cutting) the proxy closes them all.
+type connSet struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	refuse bool // new connections are closed at once (a cut link)
+	closed bool // the proxy is closed
+}
+
+// track registers c, or closes it when the set is closed or refusing.
+func (s *connSet) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.refuse {
+		c.Close()
+		return false
 	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// untrack forgets and closes c.
+func (s *connSet) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// closeAll closes every connection; with final the set refuses new ones
+// for good, else as long as refuse is set.
+func (s *connSet) closeAll(final, refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = s.closed || final
+	s.refuse = refuse
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// setRefuse refuses new connections (on) and closes the open ones, or
+// accepts again.
+func (s *connSet) setRefuse(on bool) {
+	if on {
+		s.closeAll(false, true)
+		return
+	}
+	s.mu.Lock()
+	s.refuse = false
+	s.mu.Unlock()
 }
 
 // NewPeerProxy listens on 127.0.0.1 (a free port) in front of member to,
@@ -212,7 +264,6 @@ func NewPeerProxy(n *Net, to uint64, target string) (*PeerProxy, error) {
 		return nil, err
 	}
 	p := &PeerProxy{net: n, to: to, target: target, ln: ln}
-	p.mu.conns = map[net.Conn]struct{}{}
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -222,32 +273,9 @@ func (p *PeerProxy) Addr() string { return p.ln.Addr().String() }
 
 // Close stops listening, closes every stream and waits for its goroutines.
 func (p *PeerProxy) Close() {
-	p.mu.Lock()
-	p.mu.closed = true
-	for c := range p.mu.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
+	p.conns.closeAll(true, false)
 	p.ln.Close()
 	p.wg.Wait()
-}
-
-func (p *PeerProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.mu.closed {
-		c.Close()
-		return false
-	}
-	p.mu.conns[c] = struct{}{}
-	return true
-}
-
-func (p *PeerProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.mu.conns, c)
-	p.mu.Unlock()
-	c.Close()
 }
 
 func (p *PeerProxy) accept() {
@@ -256,11 +284,11 @@ func (p *PeerProxy) accept() {
 		if err != nil {
 			return
 		}
-		if !p.track(c) {
+		if !p.conns.track(c) {
 			return
 		}
 		p.wg.Go(func() {
-			defer p.untrack(c)
+			defer p.conns.untrack(c)
 			p.serve(c)
 		})
 	}
