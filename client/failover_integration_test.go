@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"github.com/coord-dev/coord/internal/faultproxy"
 	"slices"
 	"sync"
 	"testing"
@@ -19,10 +20,10 @@ func TestIntegrationFailoverKeepsSessionEphemeralsAndWatches(t *testing.T) {
 
 	// A reaches the survivors through proxies, so that the test decides
 	// when it may reconnect: after the changes it must not miss.
-	var proxies []*faultProxy
+	var proxies []*faultproxy.Proxy
 	servers := []string{victim.ClientAddr()}
 	for _, addr := range rest {
-		p := newFaultProxy(t, addr)
+		p := faultproxy.New(t, addr)
 		proxies = append(proxies, p)
 		servers = append(servers, p.Addr())
 	}

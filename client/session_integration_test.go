@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"github.com/coord-dev/coord/internal/faultproxy"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ import (
 func TestIntegrationSessionExpiryAndNewSession(t *testing.T) {
 	cl := startCluster(t, 1)
 	ctx := integrationCtx(t)
-	proxy := newFaultProxy(t, cl.ClientAddrs()[0])
+	proxy := faultproxy.New(t, cl.ClientAddrs()[0])
 	a := connect(t, []string{proxy.Addr()}, WithSessionTimeout(800*time.Millisecond), WithDialTimeout(300*time.Millisecond))
 	b := connect(t, cl.ClientAddrs())
 	states := a.StateEvents(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/coord-dev/coord/internal/faultproxy"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ func TestElectionFailoverAndObserve(t *testing.T) {
 	servers := sharedServers(t)
 	ctx := testCtx(t)
 	path := testPath(t, "election")
-	proxy := newFaultProxy(t, servers[0])
+	proxy := faultproxy.New(t, servers[0])
 	short := []client.Option{client.WithSessionTimeout(shortSession), client.WithDialTimeout(300 * time.Millisecond)}
 	cs := []*client.Client{newClient(t, []string{proxy.Addr()}, short...)}
 	cs = append(cs, newClients(t, 4, servers)...)

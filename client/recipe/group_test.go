@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/coord-dev/coord/internal/faultproxy"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func TestGroupMembership(t *testing.T) {
 	servers := sharedServers(t)
 	ctx := testCtx(t)
 	path := testPath(t, "services")
-	proxy := newFaultProxy(t, servers[0])
+	proxy := faultproxy.New(t, servers[0])
 	short := []client.Option{client.WithSessionTimeout(shortSession), client.WithDialTimeout(300 * time.Millisecond)}
 	cs := newClients(t, 3, servers)
 	expiring := newClient(t, []string{proxy.Addr()}, short...)

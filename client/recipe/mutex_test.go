@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/coord-dev/coord/internal/faultproxy"
 	"slices"
 	"sort"
 	"strconv"
@@ -110,7 +111,7 @@ func TestMutexHolderSessionExpires(t *testing.T) {
 	cl := startCluster(t, 1)
 	ctx := testCtx(t)
 	addr := cl.ClientAddrs()[0]
-	holderProxy, lateProxy := newFaultProxy(t, addr), newFaultProxy(t, addr)
+	holderProxy, lateProxy := faultproxy.New(t, addr), faultproxy.New(t, addr)
 	short := []client.Option{client.WithSessionTimeout(shortSession), client.WithDialTimeout(300 * time.Millisecond)}
 	holderC := newClient(t, []string{holderProxy.Addr()}, short...)
 	lateC := newClient(t, []string{lateProxy.Addr()}, short...)

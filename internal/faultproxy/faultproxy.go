@@ -1,9 +1,7 @@
-package recipe
-
-// A fault-injecting TCP proxy between a client and one coordd: the edge we
-// do not sell, faked so that tests can partition a client from the cluster
-// (its session then really expires on the servers) or cut its connection.
-// client/proxy_integration_test.go holds the same proxy for the client tests.
+// Package faultproxy is a fault-injecting TCP proxy between a client and
+// one coordd, for tests: it can partition a client from the cluster (its
+// session then really expires on the servers) or cut its connection.
+package faultproxy
 
 import (
 	"io"
@@ -12,8 +10,8 @@ import (
 	"testing"
 )
 
-// faultProxy forwards every TCP connection accepted on Addr to target.
-type faultProxy struct {
+// Proxy forwards every TCP connection accepted on Addr to target.
+type Proxy struct {
 	ln     net.Listener
 	target string
 	wg     sync.WaitGroup
@@ -30,19 +28,19 @@ type faultProxy struct {
 // proxyPair is one forwarded connection.
 type proxyPair struct {
 	down, up net.Conn
-	// silenced is set (under faultProxy.mu) when a partition cut the
+	// silenced is set (under Proxy.mu) when a partition cut the
 	// upstream side: the client's side stays open but hears nothing.
 	silenced bool
 }
 
-// newFaultProxy starts a proxy to target; it is closed when the test ends.
-func newFaultProxy(t testing.TB, target string) *faultProxy {
+// New starts a proxy to target; it is closed when the test ends.
+func New(t testing.TB, target string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{ln: ln, target: target}
+	p := &Proxy{ln: ln, target: target}
 	p.mu.pairs = make(map[*proxyPair]struct{})
 	p.mu.held = make(map[net.Conn]struct{})
 	p.wg.Add(1)
@@ -52,9 +50,9 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 }
 
 // Addr is the address clients dial.
-func (p *faultProxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *faultProxy) accept() {
+func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
 		down, err := p.ln.Accept()
@@ -87,7 +85,7 @@ func (p *faultProxy) accept() {
 }
 
 // forward dials the target and copies both ways until either side ends.
-func (p *faultProxy) forward(down net.Conn) {
+func (p *Proxy) forward(down net.Conn) {
 	defer p.wg.Done()
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -131,7 +129,7 @@ func (p *faultProxy) forward(down net.Conn) {
 // their server side (the server sees them close) while the client's side
 // stays open but silent, and new connections are accepted but never
 // forwarded. Nothing the client sends reaches the server until Heal.
-func (p *faultProxy) Partition() {
+func (p *Proxy) Partition() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.partitioned = true
@@ -143,7 +141,7 @@ func (p *faultProxy) Partition() {
 
 // Heal ends a partition: the connections held silent are closed, so the
 // client reconnects at once, and new connections are forwarded again.
-func (p *faultProxy) Heal() {
+func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.partitioned = false
@@ -159,7 +157,7 @@ func (p *faultProxy) Heal() {
 
 // Cut closes every established connection on both sides, as a reset does;
 // new connections are forwarded as usual.
-func (p *faultProxy) Cut() {
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for pr := range p.mu.pairs {
@@ -169,7 +167,7 @@ func (p *faultProxy) Cut() {
 }
 
 // close stops the proxy and waits for its goroutines.
-func (p *faultProxy) close() {
+func (p *Proxy) close() {
 	p.mu.Lock()
 	p.mu.closed = true
 	p.ln.Close()
