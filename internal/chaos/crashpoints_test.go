@@ -39,8 +39,6 @@ func TestCrashPoints(t *testing.T) {
 	addrs := tc.ClientAddrs()
 	var dur DurLog
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	defer cancel()
 	setup := connectT(t, addrs)
 	for _, p := range []string{"/chaos", durRoot} {
@@ -48,11 +46,22 @@ func TestCrashPoints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var writers []*client.Client
 	for i := 0; i < 3; i++ {
-		c := connectT(t, addrs, client.WithSessionTimeout(5*time.Second))
-		wg.Go(func() { dur.writer(ctx, c, 5*time.Second) })
+		writers = append(writers, connectT(t, addrs, client.WithSessionTimeout(5*time.Second)))
 	}
-	testcluster.WaitFor(t, 30*time.Second, "the first acknowledged writes", func() bool { return len(dur.Acked()) >= 50 })
+	// The writers run from before a point is armed until the member is
+	// back; they pause for the probe, so that a member still catching up
+	// (by snapshot after snapshot, each closing its client connections)
+	// settles.
+	startWriters := func() (stop func()) {
+		wctx, wcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, c := range writers {
+			wg.Go(func() { dur.writer(wctx, c, 5*time.Second) })
+		}
+		return func() { wcancel(); wg.Wait() }
+	}
 
 	cases := []struct {
 		point    string
@@ -74,6 +83,9 @@ func TestCrashPoints(t *testing.T) {
 		t.Fatalf("%d cases for %d crash points", len(cases), len(server.CrashPoints))
 	}
 	for _, cs := range cases {
+		stopWriters := startWriters()
+		acked := len(dur.Acked())
+		testcluster.WaitFor(t, 30*time.Second, "acknowledged writes", func() bool { return len(dur.Acked()) >= acked+50 })
 		leader := tc.Leader()
 		var follower *testcluster.Node
 		for _, nd := range tc.Nodes {
@@ -111,12 +123,11 @@ func TestCrashPoints(t *testing.T) {
 		if err := target.StartErr(); err != nil {
 			t.Fatalf("%s: member %d does not restart: %v", cs.point, target.ID, err)
 		}
+		stopWriters()
 		probeThrough(t, &dur, target, "crash at "+cs.point)
 		t.Logf("%s on member %d (%s): restarted clean, %d acknowledged writes all present", cs.point, target.ID,
 			map[bool]string{true: "leader", false: "follower"}[cs.leader], len(dur.Acked()))
 	}
-	cancel()
-	wg.Wait()
 	for _, nd := range tc.Nodes {
 		probeThrough(t, &dur, nd, "the end")
 	}
