@@ -47,14 +47,7 @@ func nodeByAddr(t *testing.T, cl *testcluster.Cluster, addr string) *testcluster
 // follower returns a running member that is not the leader.
 func follower(t *testing.T, cl *testcluster.Cluster) *testcluster.Node {
 	t.Helper()
-	leader := cl.Leader()
-	for _, nd := range cl.Nodes {
-		if nd != leader && nd.Running() {
-			return nd
-		}
-	}
-	t.Fatal("no follower")
-	return nil
+	return cl.Other(cl.Leader())
 }
 
 // others returns the client addresses of the running members but nd.

@@ -22,9 +22,11 @@ func (s *Server) runApply() {
 		select {
 		case items = <-s.applyc:
 		case rq := <-s.restorec:
-			if !s.disk.waitEnter(s.stopc) {
-				rq.done <- errStopped
-				return
+			// A full disk cannot take a snapshot: refuse it, and the
+			// leader sends it again later.
+			if !s.disk.enter() {
+				rq.done <- s.disk.err()
+				continue
 			}
 			err := s.restore(rq.r)
 			s.disk.exit()
@@ -72,8 +74,8 @@ func (s *Server) runApply() {
 	}
 }
 
-// checkContiguous reports an error when the first of items that applied
-// has not reached leaves a gap after it.
+// checkContiguous reports an error when the first item past applied is not
+// applied+1: the entries in between would never reach the state.
 func checkContiguous(applied uint64, items []applyItem) error {
 	for _, it := range items {
 		if it.Index <= applied {

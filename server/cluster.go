@@ -105,11 +105,6 @@ var errSnapshotBehind = errors.New("snapshot not newer than the state")
 // restoreState replaces the state machine with a received snapshot. It runs
 // on the apply goroutine, between batches.
 func (s *Server) restoreState(r io.Reader) error {
-	// A full disk cannot take a snapshot: refuse it, and the leader sends
-	// it again later.
-	if s.disk.isFull() {
-		return s.disk.err()
-	}
 	done := make(chan error, 1)
 	select {
 	case s.restorec <- restoreRequest{r: r, done: done}:

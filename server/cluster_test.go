@@ -233,13 +233,7 @@ func TestClusterKillLeaderUnderLoad(t *testing.T) {
 func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	cl := startCluster(t, 3, "--snapshot-entries", "100", "--history-entries", "20")
 	leader := cl.Leader()
-	var follower *testcluster.Node
-	for _, nd := range cl.Nodes {
-		if nd != leader {
-			follower = nd
-			break
-		}
-	}
+	follower := cl.Other(leader)
 	follower.Kill()
 	c := testcluster.Connect(t, leader.ClientAddr())
 	c.MustCall(create("/snap", "", wire.ModePersistent))

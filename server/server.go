@@ -94,10 +94,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	// Snapshots staged by a run that died while receiving them.
-	if stale, _ := filepath.Glob(filepath.Join(cfg.DataDir, "snapshot-*.tmp")); len(stale) > 0 {
-		for _, f := range stale {
-			_ = os.Remove(f)
-		}
+	stale, _ := filepath.Glob(filepath.Join(cfg.DataDir, stagedSnapshots))
+	for _, f := range stale {
+		_ = os.Remove(f)
 	}
 	s := &Server{
 		cfg:      cfg,

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -667,7 +666,7 @@ func (t *transport) receiveSnapshot(conn net.Conn, from uint64) {
 	if err := proto.Unmarshal(payload, m); err != nil || m.GetType() != raftpb.MsgSnap {
 		return
 	}
-	f, err := os.CreateTemp(s.cfg.DataDir, "snapshot-*.tmp")
+	f, err := os.CreateTemp(s.cfg.DataDir, stagedSnapshots)
 	if err != nil {
 		s.log.Error("snapshot temp file", "err", err)
 		return
@@ -727,5 +726,6 @@ func (t *transport) receiveSnapshot(conn net.Conn, from uint64) {
 	_ = writeJSONFrame(conn, frameAck, peerAck{OK: true})
 }
 
-// snapshotDir is where received snapshots are staged.
-func snapshotDir(dataDir string) string { return filepath.Clean(dataDir) }
+// stagedSnapshots names the files received snapshots are staged in, in the
+// data dir (a pattern for os.CreateTemp and filepath.Glob).
+const stagedSnapshots = "snapshot-*.tmp"

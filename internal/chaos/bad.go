@@ -216,6 +216,16 @@ func (f *fuzzer) attack(ctx context.Context, rng *rand.Rand) {
 	}
 }
 
+// connect opens a session on ws (xid 1); false when it could not, which
+// is not a violation (the fuzzer's other connections may be to blame).
+func (f *fuzzer) connect(ws *websocket.Conn) bool {
+	if f.send(ws, websocket.TextMessage, connectFrame(1)) != nil {
+		return false
+	}
+	r, err := answer(ws, 1)
+	return err == nil && r.Err == wire.OK
+}
+
 // mutated connects and sends damaged frames, each followed by a ping that
 // must still be answered unless the connection was closed.
 func (f *fuzzer) mutated(ctx context.Context, rng *rand.Rand, addr string) {
@@ -224,10 +234,7 @@ func (f *fuzzer) mutated(ctx context.Context, rng *rand.Rand, addr string) {
 		return
 	}
 	defer ws.Close()
-	if f.send(ws, websocket.TextMessage, connectFrame(1)) != nil {
-		return
-	}
-	if r, err := answer(ws, 1); err != nil || r.Err != wire.OK {
+	if !f.connect(ws) {
 		return
 	}
 	for i := 0; i < 20 && ctx.Err() == nil; i++ {
@@ -283,10 +290,7 @@ func (f *fuzzer) contract(ctx context.Context, rng *rand.Rand, addr string) {
 		}
 		return
 	}
-	if f.send(ws, websocket.TextMessage, connectFrame(1)) != nil {
-		return
-	}
-	if r, err := answer(ws, 1); err != nil || r.Err != wire.OK {
+	if !f.connect(ws) {
 		return
 	}
 	// xid -1 accepts either 0 or the frame's xid: PROTOCOL.md answers "with
@@ -330,10 +334,7 @@ func (f *fuzzer) oversized(ctx context.Context, addr string) {
 		return
 	}
 	defer ws.Close()
-	if f.send(ws, websocket.TextMessage, connectFrame(1)) != nil {
-		return
-	}
-	if r, err := answer(ws, 1); err != nil || r.Err != wire.OK {
+	if !f.connect(ws) {
 		return
 	}
 	big := make([]byte, f.maxFrame+1)

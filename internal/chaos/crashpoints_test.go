@@ -87,13 +87,7 @@ func TestCrashPoints(t *testing.T) {
 		acked := len(dur.Acked())
 		testcluster.WaitFor(t, 30*time.Second, "acknowledged writes", func() bool { return len(dur.Acked()) >= acked+50 })
 		leader := tc.Leader()
-		var follower *testcluster.Node
-		for _, nd := range tc.Nodes {
-			if nd != leader {
-				follower = nd
-				break
-			}
-		}
+		follower := tc.Other(leader)
 		target := follower
 		if cs.leader {
 			target = leader

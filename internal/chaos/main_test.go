@@ -20,7 +20,7 @@ var (
 	strictFlag  = flag.Bool("chaos.strict", false, "also exercise, and fail on, the open anomalies (those whose TestRegression_ test is guarded)")
 	roundsFlag  = flag.Int("chaos.rounds", 0, "fault rounds of the long profile (default 20: every kind 20 times)")
 	kindsFlag   = flag.String("chaos.kinds", "", "comma-separated fault kinds to inject (default: all)")
-	regressions = flag.Bool("chaos.regressions", false, "run the TestRegression_ reproductions of anomalies not fixed yet")
+	regressions = flag.Bool("chaos.regressions", false, "make the racy TestRegression_ reproductions try many more times")
 )
 
 func TestMain(m *testing.M) {

@@ -14,26 +14,15 @@ import (
 	"github.com/coord-dev/coord/internal/wire"
 )
 
-// Reproductions of the anomalies the chaos suite found, one test each. An
-// anomaly not fixed yet is guarded with needRegressions (it runs only with
-// -chaos.regressions, so that CI stays green until the fix); once fixed,
-// the guard goes and the test stays, as a regression test. All of them are
-// fixed now; the comment of each says how.
+// Reproductions of the anomalies the chaos suite found, one test each,
+// kept as regression tests once fixed (all of them are; the comment of each
+// says how). -chaos.regressions makes the racy ones try harder.
 
 // needCluster skips a test that starts coordd processes in -short mode.
 func needCluster(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts coordd processes")
-	}
-}
-
-// needRegressions guards the reproduction of an open anomaly.
-func needRegressions(t *testing.T) {
-	t.Helper()
-	needCluster(t)
-	if !*regressions {
-		t.Skip("reproduces an open anomaly; run with -chaos.regressions")
 	}
 }
 
@@ -162,13 +151,7 @@ func TestRegression_FullDiskFollowerStopsServing(t *testing.T) {
 	needCluster(t)
 	tc := testcluster.Start(t, 3, testcluster.Options{Args: []string{"--test-hooks"}})
 	leader := tc.Leader()
-	var follower *testcluster.Node
-	for _, nd := range tc.Nodes {
-		if nd != leader {
-			follower = nd
-			break
-		}
-	}
+	follower := tc.Other(leader)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w := connectT(t, []string{leader.ClientAddr()})
@@ -415,12 +398,7 @@ func TestRegression_FullDiskFollowerCrashesLater(t *testing.T) {
 	needCluster(t)
 	tc := testcluster.Start(t, 3, testcluster.Options{Args: []string{"--test-hooks", "--snapshot-entries", "500", "--history-entries", "2000"}})
 	leader := tc.Leader()
-	var f *testcluster.Node
-	for _, nd := range tc.Nodes {
-		if nd != leader {
-			f = nd
-		}
-	}
+	f := tc.Other(leader)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -472,12 +450,7 @@ func TestRegression_UnlockOnFullDiskWedgesTheLock(t *testing.T) {
 	needCluster(t)
 	tc := testcluster.Start(t, 3, testcluster.Options{Args: []string{"--test-hooks"}})
 	leader := tc.Leader()
-	var f *testcluster.Node
-	for _, nd := range tc.Nodes {
-		if nd != leader {
-			f = nd
-		}
-	}
+	f := tc.Other(leader)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	holder := connectT(t, []string{f.ClientAddr()})

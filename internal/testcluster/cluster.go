@@ -225,6 +225,19 @@ func (c *Cluster) Leader() *Node {
 	return leader
 }
 
+// Other returns the first running member other than nd (a follower, when
+// nd is the leader); it fails the test when there is none.
+func (c *Cluster) Other(nd *Node) *Node {
+	c.t.Helper()
+	for _, o := range c.Nodes {
+		if o != nd && o.Running() {
+			return o
+		}
+	}
+	c.t.Fatalf("no running member other than %d", nd.ID)
+	return nil
+}
+
 // Start launches the member's process and waits for its "coordd ready" line.
 func (nd *Node) Start() {
 	nd.t.Helper()
