@@ -159,6 +159,12 @@ func TestRegression_FullDiskFollowerStopsServing(t *testing.T) {
 	if _, _, err := w.Create(ctx, "/a", nil, client.ModePersistent); err != nil {
 		t.Fatal(err)
 	}
+	// The create is acknowledged once a majority has it, which need not
+	// include the follower: the local read below needs it applied there.
+	testcluster.WaitFor(t, 10*time.Second, "the follower to apply /a", func() bool {
+		ok, _, err := f.Exists(ctx, "/a", client.Local())
+		return err == nil && ok
+	})
 	if code, err := follower.Post("POST", "/debug/disk", map[string]string{"fault": "enospc"}, nil); err != nil || code != 200 {
 		t.Fatalf("disk fault: %d %v", code, err)
 	}
