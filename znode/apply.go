@@ -109,7 +109,12 @@ func (s *Store) Apply(entries []Committed, publish func([]Outcome)) error {
 		return s.broken
 	}
 	for _, p := range a.written {
-		s.cache.put(p, a.t.nodes[p])
+		n := a.t.nodes[p]
+		s.cache.put(p, n)
+		s.kids.written(p, n != nil)
+		if n == nil {
+			s.kids.drop(p)
+		}
 	}
 	s.mu.applied, s.mu.timeMs = last, a.timeMs
 	if confSet {

@@ -1,7 +1,10 @@
 package znode
 
 import (
+	"slices"
 	"sync"
+
+	"github.com/coord-dev/coord/internal/wire"
 )
 
 // nodeCache is a bounded cache of committed nodes, or of their absence
@@ -130,4 +133,140 @@ func (c *nodeCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.used, c.hand, c.idx, c.slots, c.free = 0, 0, make(map[string]int), nil, nil
+}
+
+// childCache holds the sorted child names of recently listed nodes, keyed
+// by the parent's path, so that listing a directory whose children come and
+// go (a lock's or a queue's) does not walk the deletion tombstones pebble
+// keeps until it compacts them. It follows the rules of nodeCache: it holds
+// committed state only; readers fill it while holding the store's
+// mu.RLock; the applier updates the lists of the parents whose children it
+// wrote after its commit, with mu held in write mode; Restore clears it.
+// Cached lists are immutable and shared: an update replaces the list.
+//
+// Only lists of at most maxCachedChildren names are kept, so that an update
+// (a copy of the list) stays cheap; larger directories are read from
+// pebble. When over budget it evicts entries in map order, which Go
+// randomises.
+type childCache struct {
+	mu     sync.Mutex
+	budget int
+	used   int
+	lists  map[string][]string
+}
+
+// maxCachedChildren is the most names a cached list holds.
+const maxCachedChildren = 4096
+
+// newChildCache returns a cache of about budget bytes; nil (which caches
+// nothing) when budget <= 0.
+func newChildCache(budget int) *childCache {
+	if budget <= 0 {
+		return nil
+	}
+	return &childCache{budget: budget, lists: make(map[string][]string)}
+}
+
+func listSize(parent string, names []string) int {
+	size := len(parent) + 64 + 16*len(names)
+	for _, n := range names {
+		size += len(n)
+	}
+	return size
+}
+
+// get returns the cached child names of parent (sorted; never modify it).
+func (c *childCache) get(parent string) ([]string, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names, ok := c.lists[parent]
+	return names, ok
+}
+
+// put records names (sorted, complete) as the children of parent.
+func (c *childCache) put(parent string, names []string) {
+	if c == nil || len(names) > maxCachedChildren {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setLocked(parent, names)
+}
+
+func (c *childCache) setLocked(parent string, names []string) {
+	if old, ok := c.lists[parent]; ok {
+		c.used -= listSize(parent, old)
+		delete(c.lists, parent)
+	}
+	size := listSize(parent, names)
+	if size > c.budget/16 {
+		return
+	}
+	for p, l := range c.lists {
+		if c.used+size <= c.budget {
+			break
+		}
+		c.used -= listSize(p, l)
+		delete(c.lists, p)
+	}
+	c.lists[parent] = names
+	c.used += size
+}
+
+// written brings the cached list of path's parent up to date with a
+// committed write of path: present says whether a node is now there. A
+// write that does not change the set of children (a set, or a delete of
+// an absent node) leaves the list as it is.
+func (c *childCache) written(path string, present bool) {
+	if c == nil || path == "/" {
+		return
+	}
+	parent, name := wire.Parent(path), wire.Base(path)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names, ok := c.lists[parent]
+	if !ok {
+		return
+	}
+	i, found := slices.BinarySearch(names, name)
+	switch {
+	case present == found:
+		return
+	case present:
+		if len(names) >= maxCachedChildren {
+			c.used -= listSize(parent, names)
+			delete(c.lists, parent)
+			return
+		}
+		names = slices.Insert(slices.Clip(names), i, name)
+	default:
+		names = slices.Delete(slices.Clone(names), i, i+1)
+	}
+	c.setLocked(parent, names)
+}
+
+// drop forgets path's own list (its node was deleted: a node created there
+// again starts with no children, and the reader lists it afresh).
+func (c *childCache) drop(path string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.lists[path]; ok {
+		c.used -= listSize(path, old)
+		delete(c.lists, path)
+	}
+}
+
+func (c *childCache) clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.used, c.lists = 0, make(map[string][]string)
 }

@@ -2,7 +2,10 @@ package znode
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/coord-dev/coord/internal/wire"
 )
 
 func TestNodeCache(t *testing.T) {
@@ -52,6 +55,118 @@ func TestNodeCache(t *testing.T) {
 	}
 	var none *nodeCache
 	none.put("/x", n)
+	if _, ok := none.get("/x"); ok {
+		t.Error("nil cache cached")
+	}
+}
+
+// TestChildCacheFollowsApply lists a directory whose children come and go
+// (creates, deletes, a multi, a session's ephemerals closing with it, a
+// directory growing past maxCachedChildren and shrinking back) and checks
+// every listing, whole and paged, against pebble's.
+func TestChildCacheFollowsApply(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.apply(Entry{Op: mkCreate("/d", "", wire.ModePersistent)})
+	h.createSession(7)
+	check := func(when string) {
+		t.Helper()
+		n, err := h.s.readNode("/d")
+		if err != nil || n == nil {
+			t.Fatalf("%s: read /d: %v", when, err)
+		}
+		want, err := h.s.readChildren("/d", n, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, dir, err := h.s.Children("/d", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) || int(dir.Stat.NumChildren) != len(want) {
+			t.Fatalf("%s: listed %d %v, pebble has %d (num_children %d)", when, len(got), head(got), len(want), dir.Stat.NumChildren)
+		}
+		for _, after := range []string{"", "c-0000000003", "zz"} {
+			for _, limit := range []int{0, 1, 2} {
+				page, _, err := h.s.Children("/d", after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := h.s.readChildren("/d", n, after, limit)
+				if !slices.Equal(page, want) {
+					t.Fatalf("%s: page after %q limit %d: %v, want %v", when, after, limit, page, want)
+				}
+			}
+		}
+	}
+	check("empty")
+	for i := range 6 {
+		h.apply(Entry{Op: mkCreate("/d/c-", "", wire.ModePersistentSequential)})
+		check(fmt.Sprint("create ", i))
+	}
+	h.apply(Entry{Op: mkDelete("/d/c-0000000002", -1)})
+	check("delete")
+	h.apply(Entry{Op: mkSet("/d/c-0000000003", "x", -1)})
+	check("set")
+	h.apply(Entry{Op: mkMulti(mkDelete("/d/c-0000000000", -1), mkCreate("/d/a", "", wire.ModePersistent), mkCreate("/d/c-", "", wire.ModePersistentSequential))})
+	check("multi")
+	h.apply(Entry{Op: mkMulti(mkDelete("/d/c-0000000001", -1), mkCheck("/d/none", -1))}) // fails: nothing changes
+	check("failed multi")
+	h.apply(Entry{Session: 7, Op: mkCreate("/d/e", "", wire.ModeEphemeral)})
+	check("ephemeral")
+	h.apply(Entry{Session: 7, Op: Op{Kind: OpCloseSession, SessionID: 7}})
+	check("session closed")
+	batch := make([]Entry, 0, maxCachedChildren+1)
+	for range maxCachedChildren + 1 {
+		batch = append(batch, Entry{Op: mkCreate("/d/m-", "", wire.ModePersistentSequential)})
+	}
+	h.applyBatch(batch)
+	check("past the cap")
+	if _, ok := h.s.kids.get("/d"); ok {
+		t.Error("a list over maxCachedChildren is cached")
+	}
+	var dels []Entry
+	for i := 7; i < 7+maxCachedChildren+1; i++ {
+		dels = append(dels, Entry{Op: mkDelete(fmt.Sprintf("/d/m-%010d", i), -1)})
+	}
+	h.applyBatch(dels)
+	check("back under the cap")
+	if _, ok := h.s.kids.get("/d"); !ok {
+		t.Error("a small list is not cached")
+	}
+}
+
+func head(names []string) []string { return names[:min(len(names), 5)] }
+
+func TestChildCacheBudget(t *testing.T) {
+	c := newChildCache(16 << 10)
+	for i := range 500 {
+		c.put(fmt.Sprintf("/p%d", i), []string{"a", "b", "c"})
+		if c.used > c.budget {
+			t.Fatalf("used %d > budget %d", c.used, c.budget)
+		}
+	}
+	big := make([]string, 200)
+	for i := range big {
+		big[i] = fmt.Sprintf("child-%05d", i)
+	}
+	c.put("/big", big)
+	if _, ok := c.get("/big"); ok {
+		t.Error("a list over budget/16 was cached")
+	}
+	c.put("/p", []string{"a", "c"})
+	c.written("/p/b", true)
+	c.written("/p/a", false)
+	c.written("/p/c", true) // already there: no change
+	if got, _ := c.get("/p"); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("after updates: %v", got)
+	}
+	c.clear()
+	if _, ok := c.get("/p"); ok || c.used != 0 {
+		t.Error("clear left entries")
+	}
+	var none *childCache
+	none.put("/x", nil)
+	none.written("/x/y", true)
 	if _, ok := none.get("/x"); ok {
 		t.Error("nil cache cached")
 	}

@@ -131,6 +131,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return s.broken
 	}
 	s.cache.clear()
+	s.kids.clear()
 	if err := s.loadLocked(); err != nil {
 		s.broken = err
 		return err

@@ -23,7 +23,8 @@ type Store struct {
 	cfg     Config
 	maxData int
 	log     *slog.Logger
-	cache   *nodeCache // nil when disabled
+	cache   *nodeCache  // nil when disabled
+	kids    *childCache // nil when disabled
 
 	// applyMu serialises the writers (Apply, Restore, TrimHistory). It is
 	// taken before mu. The fields of mu below marked "applier" are written
@@ -69,7 +70,8 @@ func Open(db *pebble.DB, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, cfg: cfg, maxData: cfg.maxDataBytes(), log: cfg.logger(), cache: newNodeCache(cfg.nodeCacheBytes())}
+	s := &Store{db: db, cfg: cfg, maxData: cfg.maxDataBytes(), log: cfg.logger(),
+		cache: newNodeCache(cfg.nodeCacheBytes()), kids: newChildCache(cfg.nodeCacheBytes() / 4)}
 	if err := s.initIfEmpty(); err != nil {
 		return nil, err
 	}
@@ -330,10 +332,48 @@ func (s *Store) childrenLocked(path, after string, limit int) ([]string, *Node, 
 	if n == nil {
 		return nil, nil, wire.ErrNoNode
 	}
+	if all, ok := s.kids.get(path); ok {
+		return pageOf(all, after, limit), n.export(path), nil
+	}
+	if n.stat.NumChildren <= maxCachedChildren && s.kids != nil {
+		all, err := s.readChildren(path, n, "", 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.kids.put(path, all)
+		return pageOf(all, after, limit), n.export(path), nil
+	}
+	names, err := s.readChildren(path, n, after, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, n.export(path), nil
+}
+
+// pageOf returns the names of the sorted list all after after (all when
+// after is ""), at most limit of them (0: all). The result may share all's
+// memory: callers never modify it.
+func pageOf(all []string, after string, limit int) []string {
+	if after != "" {
+		i, found := slices.BinarySearch(all, after)
+		if found {
+			i++
+		}
+		all = all[i:]
+	}
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	return slices.Clip(all)
+}
+
+// readChildren reads from pebble the names of the children of the node n
+// at path that sort after after, at most limit of them (0: all).
+func (s *Store) readChildren(path string, n *node, after string, limit int) ([]string, error) {
 	prefix := childPrefix(path)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	start := prefix
 	if after != "" {
@@ -352,7 +392,7 @@ func (s *Store) childrenLocked(path, after string, limit int) ([]string, *Node, 
 		ends = append(ends, len(buf))
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return nil, nil, fmt.Errorf("znode: children of %s: %w", path, err)
+		return nil, fmt.Errorf("znode: children of %s: %w", path, err)
 	}
 	all := string(buf)
 	names := make([]string, len(ends))
@@ -361,7 +401,7 @@ func (s *Store) childrenLocked(path, after string, limit int) ([]string, *Node, 
 		names[i] = all[from:end]
 		from = end
 	}
-	return names, n.export(path), nil
+	return names, nil
 }
 
 // Session returns the live session id.
