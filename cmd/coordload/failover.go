@@ -39,7 +39,7 @@ func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 	var errs errTally = map[string]*errCount{}
 	var errMu sync.Mutex
 	for i := 0; i < cfg.Sessions; i++ {
-		c, err := client.Connect(ctx, cfg.Servers, client.WithSessionTimeout(cfg.SessionTimeout))
+		c, err := connectClient(ctx, cfg.Servers, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect: %w", err)
 		}

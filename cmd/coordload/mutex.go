@@ -25,7 +25,7 @@ func runMutex(ctx context.Context, cfg *Config) (*Result, error) {
 		}
 	}()
 	for i := 0; i < cfg.Sessions; i++ {
-		c, err := client.Connect(ctx, []string{cfg.Servers[i%len(cfg.Servers)]}, client.WithSessionTimeout(cfg.SessionTimeout))
+		c, err := connectClient(ctx, []string{cfg.Servers[i%len(cfg.Servers)]}, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect: %w", err)
 		}
@@ -94,4 +94,17 @@ func runMutex(ctx context.Context, cfg *Config) (*Result, error) {
 		meter.report(res)
 	}
 	return res, ctx.Err()
+}
+
+// connectTimeout bounds opening a client's session: the client retries
+// unreachable servers for as long as its context lasts, and a load run
+// against a server that is not there must fail, not wait forever.
+const connectTimeout = 30 * time.Second
+
+// connectClient opens a client session on servers with cfg's session
+// timeout, giving up after connectTimeout.
+func connectClient(ctx context.Context, servers []string, cfg *Config) (*client.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	return client.Connect(cctx, servers, client.WithSessionTimeout(cfg.SessionTimeout))
 }
