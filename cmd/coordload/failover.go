@@ -31,7 +31,7 @@ func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 	if len(cfg.Servers) < 3 {
 		return nil, errors.New("failover needs --servers of a cluster of 3 or 5 on this machine")
 	}
-	var lastAck atomic.Int64
+	var lastAck, killedAt, firstAck atomic.Int64
 	wctx, stopWriters := context.WithCancel(ctx)
 	defer stopWriters()
 	var wg sync.WaitGroup
@@ -58,6 +58,7 @@ func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 			defer c.Close()
 			data := value(cfg.ValueBytes)
 			for wctx.Err() == nil {
+				sent := time.Now().UnixNano()
 				if _, err := c.Set(wctx, path, data, -1); err != nil {
 					if wctx.Err() == nil {
 						errMu.Lock()
@@ -66,7 +67,14 @@ func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 					}
 					continue
 				}
-				lastAck.Store(time.Now().UnixNano())
+				now := time.Now().UnixNano()
+				lastAck.Store(now)
+				// The first write sent after the kill and acknowledged
+				// times the failover (one sent before could be answered
+				// just after the kill without any failover).
+				if k := killedAt.Load(); k != 0 && sent > k {
+					firstAck.CompareAndSwap(0, now)
+				}
 			}
 		}()
 	}
@@ -89,24 +97,24 @@ func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 			return res, fmt.Errorf("round %d: %w", round, err)
 		}
 		killed := time.Now()
+		firstAck.Store(0)
+		killedAt.Store(killed.UnixNano())
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			return res, fmt.Errorf("round %d: kill %d: %w", round, pid, err)
 		}
-		if err := waitFor(ctx, 60*time.Second, func() bool { return lastAck.Load() > killed.UnixNano() }); err != nil {
+		if err := waitFor(ctx, 60*time.Second, func() bool { return firstAck.Load() != 0 }); err != nil {
 			return res, fmt.Errorf("round %d: no write acknowledged after the kill: %w", round, err)
 		}
-		took := time.Unix(0, lastAck.Load()).Sub(killed)
+		killedAt.Store(0)
+		took := time.Unix(0, firstAck.Load()).Sub(killed)
 		h.record(int64(took))
 		res.Notes = append(res.Notes, fmt.Sprintf("round %d: killed the leader %s (pid %d), first ack after %v", round, leader, pid, took.Round(time.Millisecond)))
 		// Bring the server back as it was started, and let it catch up.
 		if err := waitFor(ctx, 10*time.Second, func() bool { return gone(pid) }); err != nil {
 			return res, fmt.Errorf("round %d: the killed leader (pid %d) did not go: %w", round, pid, err)
 		}
-		if err := restart(withClientAddr(argv, leader), dir); err != nil {
-			return res, fmt.Errorf("round %d: restart %q: %w", round, argv, err)
-		}
-		if err := waitFor(ctx, 60*time.Second, func() bool { return ready(ctx, leader) }); err != nil {
-			return res, fmt.Errorf("round %d: the restarted server %s is not ready: %w", round, leader, err)
+		if err := restartReady(ctx, withClientAddr(argv, leader), dir, leader); err != nil {
+			return res, fmt.Errorf("round %d: %w", round, err)
 		}
 	}
 	res.WindowS = round3(time.Since(start).Seconds())
@@ -160,10 +168,47 @@ func getStatus(ctx context.Context, addr string) (status, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// findLeader returns the client address of the current leader.
+// restartReady restarts the killed server and waits until it is ready. A
+// restart that exits at once (the old process's files not yet released)
+// is tried again, a few times.
+func restartReady(ctx context.Context, argv []string, dir, addr string) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		var exited <-chan struct{}
+		if exited, err = restart(argv, dir); err != nil {
+			return fmt.Errorf("restart %q: %w", argv, err)
+		}
+		died := false
+		err = waitFor(ctx, 60*time.Second, func() bool {
+			select {
+			case <-exited:
+				died = true
+				return true
+			default:
+			}
+			return ready(ctx, addr)
+		})
+		if err == nil && !died {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("it exited at once (see coordload-restarts.log in the temp dir)")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the restarted server %s is not ready: %w", addr, err)
+}
+
+// findLeader returns the client address of the current leader, trying for
+// at most a minute.
 func findLeader(ctx context.Context, servers []string) (string, error) {
 	var last error
-	for range 200 {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
 		for _, s := range servers {
 			st, err := getStatus(ctx, s)
 			if err != nil {
@@ -222,8 +267,9 @@ func withClientAddr(argv []string, addr string) []string {
 }
 
 // restart starts argv again in dir, detached (it outlives coordload), with
-// its output appended to coordload-restarts.log in the temp dir.
-func restart(argv []string, dir string) error {
+// its output appended to coordload-restarts.log in the temp dir. The
+// channel is closed when the process exits.
+func restart(argv []string, dir string) (<-chan struct{}, error) {
 	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "coordload-restarts.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		logf = nil
@@ -236,16 +282,23 @@ func restart(argv []string, dir string) error {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	// Reap it when it dies, or a later round that kills it again would
 	// wait on a zombie. If coordload exits first, init adopts it.
-	go func() { _ = cmd.Wait() }()
-	return nil
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	return exited, nil
 }
 
-// gone reports whether pid has exited: no such process, or a zombie its
-// parent has not reaped yet (its ports and files are released already).
+// gone reports whether pid has exited and released its ports and files:
+// no such process, or a zombie its parent has not reaped yet whose threads
+// are all gone. (The main thread of a dying process turns zombie while the
+// others are still exiting, holding the data dir's lock: a restart then
+// fails with "resource temporarily unavailable".)
 func gone(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {
 		return true
@@ -255,8 +308,10 @@ func gone(pid int) bool {
 		return true
 	}
 	// The state follows the parenthesised command name.
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
-		return b[i+2] == 'Z' || b[i+2] == 'X'
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X') {
+		return false
 	}
-	return false
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return err != nil || len(fds) == 0
 }
