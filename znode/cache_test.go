@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/coord-dev/coord/internal/wire"
 )
 
@@ -169,5 +171,25 @@ func TestChildCacheBudget(t *testing.T) {
 	none.written("/x/y", true)
 	if _, ok := none.get("/x"); ok {
 		t.Error("nil cache cached")
+	}
+}
+
+// TestTunePebble checks that TunePebble fills in what the caller left
+// unset and keeps what it set.
+func TestTunePebble(t *testing.T) {
+	var o pebble.Options
+	TunePebble(&o)
+	if o.CacheSize != 64<<20 || o.L0CompactionThreshold != 8 || o.L0StopWritesThreshold != 24 {
+		t.Errorf("defaults: cache %d, L0 compaction %d, L0 stop writes %d", o.CacheSize, o.L0CompactionThreshold, o.L0StopWritesThreshold)
+	}
+	for i := range o.Levels {
+		if o.Levels[i].FilterPolicy == nil {
+			t.Errorf("level %d has no bloom filter", i)
+		}
+	}
+	o = pebble.Options{CacheSize: 1 << 20, L0CompactionThreshold: 2, L0StopWritesThreshold: 5}
+	TunePebble(&o)
+	if o.CacheSize != 1<<20 || o.L0CompactionThreshold != 2 || o.L0StopWritesThreshold != 5 {
+		t.Errorf("caller's settings changed: cache %d, L0 compaction %d, L0 stop writes %d", o.CacheSize, o.L0CompactionThreshold, o.L0StopWritesThreshold)
 	}
 }
