@@ -22,8 +22,8 @@ import (
 // runFailover measures how long a cluster on this machine takes to
 // acknowledge a write after its leader is killed: --sessions clients write
 // continuously through the Go client (which fails over); each of --rounds
-// rounds kills the leader with SIGKILL, times until the first write
-// acknowledged after the kill, then restarts the killed server with its
+// rounds kills the leader with SIGKILL, times until the first write sent
+// after the kill is acknowledged, then restarts the killed server with its
 // original command line and waits for the cluster to settle.
 func runFailover(ctx context.Context, cfg *Config) (*Result, error) {
 	res := newResult(cfg)

@@ -43,7 +43,7 @@ const description = `Workloads (one per run):
   mutex          --sessions contenders (one client each, spread over --servers) loop Lock/Unlock of one
                  recipe.Mutex; latency = one Lock call; fencing tokens are checked to increase
   failover       a cluster on this machine: --sessions clients write continuously; each of --rounds rounds
-                 kills the leader (SIGKILL), times until the first write acknowledged after the kill, then
+                 kills the leader (SIGKILL), times until the first write sent after the kill is acknowledged, then
                  restarts the server with its own command line and waits for it to be ready
 
 Every session keeps --pipeline requests in flight (1 = closed loop: latency figures;
