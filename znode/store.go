@@ -307,7 +307,8 @@ func (s *Store) readNode(path string) (*node, error) {
 
 // Children returns the names of path's children greater than after (all
 // when after is ""), sorted bytewise, at most limit of them (0: all), with
-// the node at path itself. Errors as Get.
+// the node at path itself. Errors as Get. The names may be shared with the
+// store's cache of directory listings: the caller must not modify them.
 func (s *Store) Children(path, after string, limit int) ([]string, *Node, error) {
 	if err := wire.ValidatePath(path); err != nil {
 		return nil, nil, err
