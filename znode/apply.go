@@ -112,9 +112,6 @@ func (s *Store) Apply(entries []Committed, publish func([]Outcome)) error {
 		n := a.t.nodes[p]
 		s.cache.put(p, n)
 		s.kids.written(p, n != nil)
-		if n == nil {
-			s.kids.drop(p)
-		}
 	}
 	s.mu.applied, s.mu.timeMs = last, a.timeMs
 	if confSet {

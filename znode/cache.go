@@ -197,29 +197,26 @@ func (c *childCache) put(parent string, names []string) {
 }
 
 func (c *childCache) setLocked(parent string, names []string) {
-	if old, ok := c.lists[parent]; ok {
-		c.used -= listSize(parent, old)
-		delete(c.lists, parent)
-	}
+	c.dropLocked(parent)
 	size := listSize(parent, names)
 	if size > c.budget/16 {
 		return
 	}
-	for p, l := range c.lists {
+	for p := range c.lists {
 		if c.used+size <= c.budget {
 			break
 		}
-		c.used -= listSize(p, l)
-		delete(c.lists, p)
+		c.dropLocked(p)
 	}
 	c.lists[parent] = names
 	c.used += size
 }
 
-// written brings the cached list of path's parent up to date with a
-// committed write of path: present says whether a node is now there. A
-// write that does not change the set of children (a set, or a delete of
-// an absent node) leaves the list as it is.
+// written brings the cache up to date with a committed write of path:
+// present says whether a node is now there. The parent's list gains or
+// loses the name (a write that does not change the set of children, a set
+// or a delete of an absent node, leaves it as it is); a deleted node's own
+// list is forgotten (a node created there again is listed afresh).
 func (c *childCache) written(path string, present bool) {
 	if c == nil || path == "/" {
 		return
@@ -227,6 +224,9 @@ func (c *childCache) written(path string, present bool) {
 	parent, name := wire.Parent(path), wire.Base(path)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !present {
+		c.dropLocked(path)
+	}
 	names, ok := c.lists[parent]
 	if !ok {
 		return
@@ -237,8 +237,7 @@ func (c *childCache) written(path string, present bool) {
 		return
 	case present:
 		if len(names) >= maxCachedChildren {
-			c.used -= listSize(parent, names)
-			delete(c.lists, parent)
+			c.dropLocked(parent)
 			return
 		}
 		names = slices.Insert(slices.Clip(names), i, name)
@@ -248,14 +247,8 @@ func (c *childCache) written(path string, present bool) {
 	c.setLocked(parent, names)
 }
 
-// drop forgets path's own list (its node was deleted: a node created there
-// again starts with no children, and the reader lists it afresh).
-func (c *childCache) drop(path string) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// dropLocked forgets the list of path, if cached.
+func (c *childCache) dropLocked(path string) {
 	if old, ok := c.lists[path]; ok {
 		c.used -= listSize(path, old)
 		delete(c.lists, path)
