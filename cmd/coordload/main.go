@@ -78,6 +78,7 @@ func newApp(w io.Writer) *cli.App {
 			&cli.StringFlag{Name: "heartbeat", Value: def.Heartbeat, Usage: "idle-sessions: client (as coord's Go client) or ping (a ping every time, as ZooKeeper's)"},
 			&cli.DurationFlag{Name: "baseline", Value: def.Baseline, Usage: "idle-sessions: measure the server's CPU this long before opening sessions (negative: skip)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write the load tool's own CPU profile (pprof) to `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -118,6 +119,13 @@ func newApp(w io.Writer) *cli.App {
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
+			}
+			if f := c.String("cpuprofile"); f != "" {
+				stopProfile, err := startCPUProfile(f)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
