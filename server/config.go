@@ -60,6 +60,11 @@ type Config struct {
 	// empty containers. Default 1s.
 	ReapInterval time.Duration
 
+	// NoGroupCommitWait turns off the leader's short wait, learned from
+	// the load, that lets a lone write share its fsync with the write that
+	// usually follows it closely (see groupCommit).
+	NoGroupCommitWait bool
+
 	// MaxDataBytes is the largest data a node holds. Default 1 MiB. Every
 	// member must use the same value.
 	MaxDataBytes int

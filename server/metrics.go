@@ -13,18 +13,19 @@ import (
 // metrics are the server's Prometheus metrics, in a registry of its own (no
 // global state: several servers may share a process in tests).
 type metrics struct {
-	reg             *prometheus.Registry
-	requests        *prometheus.CounterVec
-	connections     prometheus.Gauge
-	refusedConns    prometheus.Counter
-	slowConsumers   prometheus.Counter
-	fsync           prometheus.Histogram
-	proposalBatch   prometheus.Histogram
-	applyBatch      prometheus.Histogram
-	applyLatency    prometheus.Histogram
-	leaderChanges   prometheus.Counter
-	watchEvents     prometheus.Counter
-	sessionsExpired prometheus.Counter
+	reg              *prometheus.Registry
+	requests         *prometheus.CounterVec
+	connections      prometheus.Gauge
+	refusedConns     prometheus.Counter
+	slowConsumers    prometheus.Counter
+	fsync            prometheus.Histogram
+	proposalBatch    prometheus.Histogram
+	groupCommitWaits *prometheus.CounterVec
+	applyBatch       prometheus.Histogram
+	applyLatency     prometheus.Histogram
+	leaderChanges    prometheus.Counter
+	watchEvents      prometheus.Counter
+	sessionsExpired  prometheus.Counter
 
 	mu      sync.Mutex
 	byOp    map[string]prometheus.Counter  // cache of requests.WithLabelValues
@@ -48,6 +49,9 @@ func newMetrics(s *Server) *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
 	m.proposalBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coord_proposal_batch_size", Help: "Entries handed to raft in one proposal message.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	m.groupCommitWaits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coord_group_commit_waits_total",
+		Help: "Lone writes the leader held back for a moment to share an fsync with the next, by outcome (joined: another came; alone: none did)."},
+		[]string{"outcome"})
 	m.applyBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coord_apply_batch_size", Help: "Committed entries applied in one state machine batch.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 13)})
 	m.applyLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coord_apply_seconds", Help: "Time to apply and publish one batch.",
@@ -55,7 +59,7 @@ func newMetrics(s *Server) *metrics {
 	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_leader_changes_total", Help: "Leader changes seen."})
 	m.watchEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_watch_changes_total", Help: "Changes offered to the watch registry."})
 	m.sessionsExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_sessions_expired_total", Help: "Sessions this server expired as leader."})
-	m.reg.MustRegister(m.requests, m.latency, m.connections, m.refusedConns, m.slowConsumers, m.fsync, m.proposalBatch,
+	m.reg.MustRegister(m.requests, m.latency, m.connections, m.refusedConns, m.slowConsumers, m.fsync, m.proposalBatch, m.groupCommitWaits,
 		m.applyBatch, m.applyLatency, m.leaderChanges, m.watchEvents, m.sessionsExpired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {

@@ -234,6 +234,7 @@ type raftLoop struct {
 	waiting     []*readRequest // reads not yet handed to raft (no leader)
 	dropped     []*proposal    // proposals raft refused (no leader yet), in order
 	flushedTerm uint64         // the term whose leader got the backlog
+	group       groupCommit    // whether a lone write waits for company
 	stalled     bool           // Ready handling stopped: the disk is full
 }
 
@@ -273,6 +274,9 @@ func (r *raftLoop) propose(first *proposal) {
 		}
 		break
 	}
+	if r.state == raft.StateLeader && !r.s.cfg.NoGroupCommitWait && len(r.dropped) == 0 {
+		batch = r.awaitCompany(batch)
+	}
 	if len(r.dropped) > 0 {
 		// Older proposals wait for a leader: keep the order.
 		r.dropped = append(r.dropped, batch...)
@@ -282,6 +286,39 @@ func (r *raftLoop) propose(first *proposal) {
 		return
 	}
 	r.proposeBatch(batch)
+}
+
+// awaitCompany lets a lone write wait up to an fsync time for the next,
+// when writes have lately been coming in such pairs (see groupCommit), and
+// returns the batch to propose.
+func (r *raftLoop) awaitCompany(batch []*proposal) []*proposal {
+	now := time.Now()
+	wait := r.group.arrived(len(batch), batch[0].since, now)
+	if wait == 0 {
+		return batch
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case p := <-r.s.propc:
+		r.group.waited(true)
+		r.s.metrics.groupCommitWaits.WithLabelValues("joined").Inc()
+		batch = append(batch, p)
+		for len(batch) < 1024 {
+			select {
+			case p := <-r.s.propc:
+				batch = append(batch, p)
+				continue
+			default:
+			}
+			break
+		}
+	case <-t.C:
+		r.group.waited(false)
+		r.s.metrics.groupCommitWaits.WithLabelValues("alone").Inc()
+	case <-r.s.stopc:
+	}
+	return batch
 }
 
 // reproposeBacklog hands raft, in proposal order, every proposal that may
@@ -484,7 +521,9 @@ func (r *raftLoop) handleReady() bool {
 			return false
 		}
 		if sync {
-			s.metrics.fsync.Observe(time.Since(start).Seconds())
+			d := time.Since(start)
+			s.metrics.fsync.Observe(d.Seconds())
+			r.group.observeFsync(d)
 		}
 		if hsToSave != nil {
 			r.prevHS = hsToSave
