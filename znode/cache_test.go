@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/coord-dev/coord/internal/wire"
 )
@@ -186,10 +187,17 @@ func TestTunePebble(t *testing.T) {
 		if o.Levels[i].FilterPolicy == nil {
 			t.Errorf("level %d has no bloom filter", i)
 		}
+		if c := o.Levels[i].Compression; c == nil || c() != sstable.NoCompression {
+			t.Errorf("level %d is compressed", i)
+		}
 	}
 	o = pebble.Options{CacheSize: 1 << 20, L0CompactionThreshold: 2, L0StopWritesThreshold: 5}
+	o.Levels[6].Compression = func() *sstable.CompressionProfile { return sstable.SnappyCompression }
 	TunePebble(&o)
 	if o.CacheSize != 1<<20 || o.L0CompactionThreshold != 2 || o.L0StopWritesThreshold != 5 {
 		t.Errorf("caller's settings changed: cache %d, L0 compaction %d, L0 stop writes %d", o.CacheSize, o.L0CompactionThreshold, o.L0StopWritesThreshold)
+	}
+	if o.Levels[6].Compression() != sstable.SnappyCompression {
+		t.Error("caller's compression of level 6 changed")
 	}
 }
