@@ -90,8 +90,14 @@ func checkContiguous(applied uint64, items []applyItem) error {
 }
 
 // restore replaces the state with a snapshot stream. Clients connected here
-// are disconnected: their watches could not tell what the jump skipped, so
-// they resume and re-arm (set_watches then fires or sends Resync).
+// whose connection the jump could have misled are disconnected, to resume
+// and re-arm: those with watches (the changes the snapshot skipped fired
+// none; set_watches then fires or sends Resync), with writes in flight
+// (their entries may be inside the snapshot, where no outcome is
+// delivered; resent, they get their one true result), and those whose
+// session the snapshot no longer has (its close was skipped, and with it
+// the expired frame) or that have none yet. The others keep their
+// connection: nothing they were waiting for was skipped.
 func (s *Server) restore(r io.Reader) error {
 	err := s.state.Restore(r)
 	if err == nil {
@@ -105,8 +111,23 @@ func (s *Server) restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	s.conns.closeAll(closeRestored, "this server restored a snapshot; resume the session")
+	closed := s.conns.closeIf(s.misledByRestore, closeRestored, "this server restored a snapshot; resume the session")
+	s.log.Info("snapshot restore: client connections told to resume", "closed", closed, "kept", s.conns.count())
 	return nil
+}
+
+// misledByRestore reports whether connection c must resume after a
+// snapshot restore (see restore). Watches are registered, and writes
+// counted in flight, before the state they depend on is read, under the
+// store's lock that the restore held: none registered before the restore
+// is missed here.
+func (s *Server) misledByRestore(c *conn) bool {
+	id := c.session()
+	if id == 0 || c.pendingWrites.Load() != 0 || s.watches.Count(c.wid) != 0 {
+		return true
+	}
+	_, ok := s.state.Session(id)
+	return !ok
 }
 
 // publish runs inside Apply after the batch committed and before any reader

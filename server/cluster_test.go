@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/coord-dev/coord/client"
 	"github.com/coord-dev/coord/internal/testcluster"
 	"github.com/coord-dev/coord/internal/wire"
@@ -264,6 +266,94 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 	if last.Zxid < 600 {
 		t.Fatalf("zxid %d", last.Zxid)
+	}
+}
+
+// A follower that catches up by snapshot keeps the client connections the
+// jump cannot have misled, and sends the others away to resume (4003): one
+// with a watch, and one whose session the snapshot closed.
+func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
+	// A long election timeout keeps the cut-off follower from giving up on
+	// its leader (and closing every connection) while the others move on.
+	cl := startCluster(t, 3, "--snapshot-entries", "100", "--history-entries", "20",
+		"--election-ticks", "30", "--test-hooks")
+	leader := cl.Leader()
+	follower := cl.Other(leader)
+	var others []uint64
+	for _, nd := range cl.Nodes {
+		if nd != follower {
+			others = append(others, nd.ID)
+		}
+	}
+
+	c := testcluster.Connect(t, leader.ClientAddr())
+	c.MustCall(create("/snap", "", wire.ModePersistent))
+	last := c.MustCall(wire.Request{Op: wire.OpPing})
+	testcluster.WaitFor(t, 30*time.Second, "the follower to apply /snap", func() bool {
+		applied, _, err := follower.Digest()
+		return err == nil && int64(applied) >= last.Zxid
+	})
+	// The raw connections send no heartbeats: a long timeout keeps plain's
+	// session alive through the test.
+	plain := testcluster.Dial(t, follower.ClientAddr())
+	plain.Connect(60000)
+	watcher := testcluster.Connect(t, follower.ClientAddr())
+	if r := watcher.Call(wire.Request{Op: wire.OpExists, Path: "/w", Watch: true}); r.Err != wire.NoNode {
+		t.Fatalf("exists /w with a watch: %s", r.Err)
+	}
+	moved := testcluster.Connect(t, follower.ClientAddr())
+
+	follower.DropPeers(others...)
+	for _, nd := range cl.Nodes {
+		if nd != follower {
+			nd.DropPeers(follower.ID)
+		}
+	}
+	// moved's session goes on through the leader and ends there; its old
+	// connection on the follower is left behind.
+	m2 := testcluster.Dial(t, leader.ClientAddr())
+	if r := m2.Call(wire.Request{Op: wire.OpConnect, TimeoutMs: 10000, SessionID: moved.Session, Password: moved.Password}); r.Err != wire.OK {
+		t.Fatalf("resume on the leader: %s %s", r.Err, r.Msg)
+	}
+	m2.MustCall(wire.Request{Op: wire.OpClose})
+	var xids []int64
+	for i := 0; i < 600; i++ {
+		xids = append(xids, c.Send(create(fmt.Sprintf("/snap/n%d", i), "", wire.ModePersistent)))
+	}
+	for _, x := range xids {
+		if r := c.Recv(x); r.Err != wire.OK {
+			t.Fatalf("create: %s", r.Err)
+		}
+	}
+	last = c.MustCall(wire.Request{Op: wire.OpPing})
+	for _, nd := range cl.Nodes {
+		nd.DropPeers()
+	}
+	testcluster.WaitFor(t, 30*time.Second, "the follower to catch up", func() bool {
+		applied, _, err := follower.Digest()
+		return err == nil && int64(applied) >= last.Zxid
+	})
+	testcluster.WaitFor(t, 30*time.Second, "the follower's log to report the snapshot", func() bool {
+		return follower.LogContains("snapshot restore: client connections told to resume")
+	})
+
+	// The plain connection still serves, and sees the state after the jump.
+	if r := plain.MustCall(wire.Request{Op: wire.OpChildren, Path: "/snap", Local: true}); len(r.Children) != 600 {
+		t.Fatalf("the kept connection lists %d of 600 nodes", len(r.Children))
+	}
+	for name, rc := range map[string]*testcluster.RawConn{"the watcher": watcher, "the moved session": moved} {
+		for {
+			r, err := rc.Read()
+			if err != nil {
+				if !websocket.IsCloseError(err, 4003) {
+					t.Fatalf("%s: %v, want close 4003", name, err)
+				}
+				break
+			}
+			if r.Xid != wire.XidWatch {
+				t.Fatalf("%s: unexpected frame %+v", name, r)
+			}
+		}
 	}
 }
 

@@ -474,10 +474,18 @@ func (r *connRegistry) count() int {
 
 // closeAll tears down every connection with a close code.
 func (r *connRegistry) closeAll(code int, text string) {
+	r.closeIf(func(*conn) bool { return true }, code, text)
+}
+
+// closeIf tears down, with a close code, every connection for which
+// doomed reports true, and returns how many.
+func (r *connRegistry) closeIf(doomed func(*conn) bool, code int, text string) int {
 	r.mu.Lock()
 	all := make([]*conn, 0, len(r.mu.byID))
 	for _, c := range r.mu.byID {
-		all = append(all, c)
+		if doomed(c) {
+			all = append(all, c)
+		}
 	}
 	r.mu.Unlock()
 	for _, c := range all {
@@ -493,6 +501,7 @@ func (r *connRegistry) closeAll(code int, text string) {
 		}
 		c.teardown()
 	}
+	return len(all)
 }
 
 // wait waits for every connection goroutine to return.
