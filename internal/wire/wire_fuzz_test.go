@@ -241,3 +241,47 @@ func normalize(r Request) Request {
 	}
 	return r
 }
+
+// FuzzDecodeResponseMatchesReflect holds the hand-written response decoder
+// to encoding/json's answers: for every frame both accept, the responses
+// are identical, and a frame one rejects the other rejects too. The one
+// documented difference: keys match case-sensitively (encoding/json folds
+// case, ſ and K included).
+func FuzzDecodeResponseMatchesReflect(f *testing.F) {
+	for _, s := range []string{
+		`{"xid":1,"zxid":60,"err":"","session_id":"00000000000003e9","password":"cGFzcw==","timeout_ms":10000,"server_id":2,"max_data_bytes":1048576}`,
+		`{"xid":2,"zxid":61,"err":"","path":"/a","stat":{"czxid":5,"mzxid":9,"pzxid":12,"ctime":1,"mtime":2,"version":2,"cversion":3,"aversion":0,"ephemeral_owner":"0000000000000000","data_length":11,"num_children":3}}`,
+		`{"xid":3,"zxid":62,"err":"NoNode","msg":"get /x: node does not exist"}`,
+		`{"xid":4,"zxid":63,"err":"","data":"aGVsbG8=","children":["a","b"],"acl":[{"perms":"rw","scheme":"digest","id":"u:x"}]}`,
+		`{"xid":5,"zxid":64,"err":"BadVersion","results":[{"op":"check","err":"BadVersion"},{"op":"set","err":"RuntimeInconsistency","stat":{"version":1}}]}`,
+		`{"xid":-1,"type":"watch","event":"NodeDataChanged","path":"/app/config","zxid":61}`,
+		`{"xid":-2,"type":"session","state":"expired","zxid":70}`,
+		`{"xid":6,"data":"","children":[],"acl":null,"results":[null,{"op":"x"}],"stat":null}`,
+		`{"xid":7,"stat":{"czxid":1},"stat":{"mzxid":2},"results":[{"op":"a","path":"/p"},{"op":"b"}],"results":[{"err":"X"}],"results":[{},{}]}`,
+		`{"xid":8,"xid":null,"msg":"a","msg":null,"session_id":"00000000000003e9","session_id":null,"data":"aGk=","data":null}`,
+		`{"xid":9,"stat":{"version":2147483648}}`, `{"server_id":-1}`, `{"xid":1.0}`, `{"xid":1e2}`, `{"data":"aGk"}`,
+		`{"data":"aG\nk="}`, `{"data":"a\u0047k="}`, `{"acl":[{"perms":null},{"perms":"x"}]}`, `{"unknown":{"a":[1,{"b":null}]}}`,
+		` null `, `[]`, `{}`, `{"xid":1} x`, `{"xid":1,}`, `{"msg":"\ud800\u00e9\xff"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if bytes.ContainsFunc(frame, func(r rune) bool { return r >= 'A' && r <= 'Z' || r == 0x17f || r == 0x212a }) {
+			return
+		}
+		fast, ferr := DecodeResponse(frame)
+		slow, serr := decodeResponseReflect(frame)
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("%q: hand-written says %v, encoding/json says %v", frame, ferr, serr)
+		}
+		if ferr != nil {
+			if CodeOf(ferr) != MarshallingError {
+				t.Fatalf("%q: code %s, want MarshallingError (%v)", frame, CodeOf(ferr), ferr)
+			}
+			return
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nhand-written  %#v\nencoding/json %#v", frame, fast, slow)
+		}
+	})
+}

@@ -1,12 +1,15 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -244,4 +247,67 @@ func BenchmarkDecodeRequest(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodeResponseMatchesReflectOnServerFrames holds the hand-written
+// response decoder to encoding/json on what servers really send (the fuzz
+// target skips frames with upper-case letters, which are in most of
+// them): the golden frames, and random responses of every shape encoded by
+// AppendJSON.
+func TestDecodeResponseMatchesReflectOnServerFrames(t *testing.T) {
+	var frames [][]byte
+	golden, err := os.ReadFile(filepath.Join("testdata", "responses.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames = append(frames, bytes.Split(bytes.TrimSpace(golden), []byte("\n"))...)
+	rng := rand.New(rand.NewPCG(1, 2))
+	str := func() string {
+		const alphabet = "aZ/_-0\"\\\u00e9\u2028\x01"
+		b := make([]rune, rng.IntN(6))
+		for i := range b {
+			b[i] = []rune(alphabet)[rng.IntN(len([]rune(alphabet)))]
+		}
+		return string(b)
+	}
+	stat := func() *Stat {
+		if rng.IntN(3) == 0 {
+			return nil
+		}
+		return &Stat{Czxid: rng.Int64(), Mzxid: -rng.Int64(), Pzxid: int64(rng.IntN(9)), Ctime: rng.Int64(), Mtime: 1,
+			Version: rng.Int32(), Cversion: -rng.Int32(), Aversion: 7, EphemeralOwner: SessionID(rng.Uint64()),
+			DataLength: rng.Int32(), NumChildren: 0}
+	}
+	codes := []Code{OK, NoNode, BadVersion, MarshallingError, RuntimeInconsistency}
+	for range 2000 {
+		r := Response{Xid: rng.Int64() - rng.Int64(), Zxid: rng.Int64(), Err: codes[rng.IntN(len(codes))], Msg: str(),
+			SessionID: SessionID(rng.Uint64()), Password: str(), TimeoutMs: rng.Int64N(1e6), ServerID: rng.Uint64(),
+			MaxDataBytes: rng.IntN(1 << 30), Path: str(), Stat: stat(), Type: str(), Event: EventType(str()), State: str()}
+		if rng.IntN(2) == 0 {
+			r.Data = []byte(str())
+		}
+		if rng.IntN(2) == 0 {
+			r.Children = []string{}
+			for range rng.IntN(4) {
+				r.Children = append(r.Children, str())
+			}
+		}
+		if rng.IntN(2) == 0 {
+			r.ACL = []ACL{{Perms: Perms(rng.IntN(32)), Scheme: str(), ID: str()}}
+		}
+		for range rng.IntN(3) {
+			r.Results = append(r.Results, Result{Op: str(), Err: codes[rng.IntN(len(codes))], Path: str(), Stat: stat()})
+		}
+		frames = append(frames, r.AppendJSON(nil))
+	}
+	for _, frame := range frames {
+		fast, ferr := DecodeResponse(frame)
+		slow, serr := decodeResponseReflect(frame)
+		if ferr != nil || serr != nil {
+			t.Fatalf("%q: hand-written %v, encoding/json %v", frame, ferr, serr)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nhand-written  %#v\nencoding/json %#v", frame, fast, slow)
+		}
+	}
 }
