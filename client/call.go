@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"sync/atomic"
@@ -44,7 +43,7 @@ type call struct {
 	err  error
 }
 
-// xidPrefix is how Request.MarshalJSON begins for xid 0.
+// xidPrefix is how Request.AppendJSON begins for xid 0.
 var xidPrefix = []byte(`{"xid":0`)
 
 // marshalTail encodes req with xid 0 and returns what follows the xid, so
@@ -52,10 +51,7 @@ var xidPrefix = []byte(`{"xid":0`)
 // spliced in by the writer without encoding (or copying) under the lock.
 func marshalTail(req *wire.Request) ([]byte, error) {
 	req.Xid = 0
-	b, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
+	b := req.AppendJSON(nil)
 	if !bytes.HasPrefix(b, xidPrefix) {
 		return nil, fmt.Errorf("request encoding does not start with the xid: %.40q", b)
 	}

@@ -225,3 +225,125 @@ func WatchEvent(ev EventType, path string, zxid int64) Response {
 func SessionEvent(state string, zxid int64) Response {
 	return Response{Xid: XidSession, Type: "session", State: state, Zxid: zxid}
 }
+
+// AppendJSON appends the request's JSON form to b: the fields encoding/json
+// would write for it (MarshalJSON's shape, in its key order, the same
+// omissions), without encoding/json's reflection and without its HTML
+// escaping of <, > and &. The Go client encodes every request with it.
+func (r *Request) AppendJSON(b []byte) []byte {
+	return r.appendJSON(b, true)
+}
+
+func (r *Request) appendJSON(b []byte, top bool) []byte {
+	b = append(b, '{')
+	if top {
+		b = append(b, `"xid":`...)
+		b = strconv.AppendInt(b, r.Xid, 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"op":`...)
+	b = appendString(b, r.Op)
+	if r.TimeoutMs != 0 {
+		b = append(b, `,"timeout_ms":`...)
+		b = strconv.AppendInt(b, r.TimeoutMs, 10)
+	}
+	if r.SessionID != 0 {
+		b = append(b, `,"session_id":"`...)
+		b = append(b, r.SessionID.String()...)
+		b = append(b, '"')
+	}
+	if r.Password != "" {
+		b = append(b, `,"password":`...)
+		b = appendString(b, r.Password)
+	}
+	if r.LastZxid != 0 {
+		b = append(b, `,"last_zxid":`...)
+		b = strconv.AppendInt(b, r.LastZxid, 10)
+	}
+	if r.Path != "" {
+		b = append(b, `,"path":`...)
+		b = appendString(b, r.Path)
+	}
+	if r.Op == OpSetWatches {
+		if r.DataWatches != nil {
+			b = append(b, `,"data":`...)
+			b = appendStrings(b, r.DataWatches)
+		}
+	} else if len(r.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = appendBase64String(b, r.Data)
+	}
+	if r.Mode != "" {
+		b = append(b, `,"mode":`...)
+		b = appendString(b, r.Mode)
+	}
+	if r.TTLMs != 0 {
+		b = append(b, `,"ttl_ms":`...)
+		b = strconv.AppendInt(b, r.TTLMs, 10)
+	}
+	if len(r.ACL) > 0 {
+		b = append(b, `,"acl":`...)
+		b = AppendACL(b, r.ACL)
+	}
+	switch r.Op {
+	case OpDelete, OpSet, OpSetACL, OpCheck:
+		b = append(b, `,"version":`...)
+		b = strconv.AppendInt(b, int64(r.Version), 10)
+	}
+	if r.Watch {
+		b = append(b, `,"watch":true`...)
+	}
+	if r.Local {
+		b = append(b, `,"local":true`...)
+	}
+	if r.Limit != 0 {
+		b = append(b, `,"limit":`...)
+		b = strconv.AppendInt(b, int64(r.Limit), 10)
+	}
+	if r.After != "" {
+		b = append(b, `,"after":`...)
+		b = appendString(b, r.After)
+	}
+	if len(r.Ops) > 0 {
+		b = append(b, `,"ops":[`...)
+		for i := range r.Ops {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.Ops[i].appendJSON(b, false)
+		}
+		b = append(b, ']')
+	}
+	for _, f := range []struct {
+		key string
+		val string
+	}{{`,"type":`, r.Type}, {`,"scheme":`, r.Scheme}, {`,"credential":`, r.Credential}} {
+		if f.val != "" {
+			b = append(b, f.key...)
+			b = appendString(b, f.val)
+		}
+	}
+	for _, f := range []struct {
+		key  string
+		list []string
+	}{{`,"exist":`, r.ExistWatches}, {`,"children":`, r.ChildWatches}, {`,"persistent":`, r.PersistentWatches},
+		{`,"persistent_recursive":`, r.RecursiveWatches}} {
+		if len(f.list) > 0 {
+			b = append(b, f.key...)
+			b = appendStrings(b, f.list)
+		}
+	}
+	return append(b, '}')
+}
+
+// appendStrings appends a list of strings as a JSON array; nil as [].
+func appendStrings(b []byte, list []string) []byte {
+	b = append(b, '[')
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}

@@ -106,8 +106,15 @@ type requestJSON struct {
 	PersistentRecurse []string        `json:"persistent_recursive,omitempty"`
 }
 
-// MarshalJSON encodes the request; Version is sent only for ops that use it.
+// MarshalJSON encodes the request (AppendJSON); Version is sent only for
+// ops that use it.
 func (r *Request) MarshalJSON() ([]byte, error) {
+	return r.AppendJSON(nil), nil
+}
+
+// marshalRequestReflect is MarshalJSON done with encoding/json: the
+// reference AppendJSON is tested against.
+func marshalRequestReflect(r *Request) ([]byte, error) {
 	j, err := r.toJSON(true)
 	if err != nil {
 		return nil, err

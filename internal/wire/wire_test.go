@@ -311,3 +311,65 @@ func TestDecodeResponseMatchesReflectOnServerFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestAppendJSONMatchesReflect holds the hand-written request
+// encoder to encoding/json: the same bytes, but for encoding/json's HTML
+// escaping of <, > and &, for requests of every shape.
+func TestRequestAppendJSONMatchesReflect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	str := func() string {
+		const alphabet = "aZ/_-0<>&\"\\\u00e9\u2028\x01\xff"
+		b := make([]byte, rng.IntN(6))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	strs := func() []string {
+		switch rng.IntN(3) {
+		case 0:
+			return nil
+		case 1:
+			return []string{}
+		}
+		return []string{str(), str()}
+	}
+	ops := []string{OpConnect, OpCreate, OpDelete, OpSet, OpSetACL, OpCheck, OpGet, OpChildren, OpSetWatches, OpMulti, OpAuth, OpRemoveWatches, "", str()}
+	var gen func(depth int) Request
+	gen = func(depth int) Request {
+		r := Request{Op: ops[rng.IntN(len(ops))], Path: str(), Mode: str(), After: str(), Type: str(), Scheme: str(), Credential: str(),
+			Password: str(), DataWatches: strs(), ExistWatches: strs(), ChildWatches: strs(), PersistentWatches: strs(), RecursiveWatches: strs()}
+		if rng.IntN(2) == 0 {
+			r.Xid, r.TimeoutMs, r.SessionID, r.LastZxid, r.TTLMs = rng.Int64()-rng.Int64(), rng.Int64N(9), SessionID(rng.Uint64()), rng.Int64(), -rng.Int64N(9)
+		}
+		r.Version, r.Watch, r.Local, r.Limit = rng.Int32()-rng.Int32(), rng.IntN(2) == 0, rng.IntN(2) == 0, rng.IntN(3)-1
+		if rng.IntN(2) == 0 {
+			r.Data = []byte(str())
+		}
+		if rng.IntN(2) == 0 {
+			r.ACL = []ACL{{Perms: Perms(rng.IntN(32)), Scheme: str(), ID: str()}}
+		}
+		if depth == 0 && rng.IntN(3) == 0 {
+			for range rng.IntN(3) {
+				r.Ops = append(r.Ops, gen(depth+1))
+			}
+		}
+		return r
+	}
+	unHTML := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
+	for range 5000 {
+		r := gen(0)
+		want, err := marshalRequestReflect(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.AppendJSON(nil)
+		if string(got) != unHTML.Replace(string(want)) {
+			t.Fatalf("%+v:\nAppendJSON    %s\nencoding/json %s", r, got, want)
+		}
+		viaMarshal, err := json.Marshal(&r) // MarshalJSON, then encoding/json's compaction
+		if err != nil || string(viaMarshal) != string(want) {
+			t.Fatalf("json.Marshal of %+v: %s (%v), want %s", r, viaMarshal, err, want)
+		}
+	}
+}
