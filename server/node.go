@@ -264,16 +264,7 @@ func (r *raftLoop) soleVoter() bool {
 
 // propose hands p and every other queued proposal to raft in one message.
 func (r *raftLoop) propose(first *proposal) {
-	batch := []*proposal{first}
-	for len(batch) < 1024 {
-		select {
-		case p := <-r.s.propc:
-			batch = append(batch, p)
-			continue
-		default:
-		}
-		break
-	}
+	batch := r.drainProposals([]*proposal{first})
 	if r.state == raft.StateLeader && !r.s.cfg.NoGroupCommitWait && len(r.dropped) == 0 {
 		batch = r.awaitCompany(batch)
 	}
@@ -286,6 +277,19 @@ func (r *raftLoop) propose(first *proposal) {
 		return
 	}
 	r.proposeBatch(batch)
+}
+
+// drainProposals appends to batch what is queued, up to 1,024 in all.
+func (r *raftLoop) drainProposals(batch []*proposal) []*proposal {
+	for len(batch) < 1024 {
+		select {
+		case p := <-r.s.propc:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // awaitCompany lets a lone write wait up to an fsync time for the next,
@@ -303,16 +307,7 @@ func (r *raftLoop) awaitCompany(batch []*proposal) []*proposal {
 	case p := <-r.s.propc:
 		r.group.waited(true)
 		r.s.metrics.groupCommitWaits.WithLabelValues("joined").Inc()
-		batch = append(batch, p)
-		for len(batch) < 1024 {
-			select {
-			case p := <-r.s.propc:
-				batch = append(batch, p)
-				continue
-			default:
-			}
-			break
-		}
+		batch = r.drainProposals(append(batch, p))
 	case <-t.C:
 		r.group.waited(false)
 		r.s.metrics.groupCommitWaits.WithLabelValues("alone").Inc()
