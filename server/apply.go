@@ -117,10 +117,11 @@ func (s *Server) restore(r io.Reader) error {
 }
 
 // misledByRestore reports whether connection c must resume after a
-// snapshot restore (see restore). Watches are registered, and writes
-// counted in flight, before the state they depend on is read, under the
-// store's lock that the restore held: none registered before the restore
-// is missed here.
+// snapshot restore (see restore). Nothing that needs it slips past: watches
+// are registered under the store's read lock, which the restore held
+// exclusively, so every watch set against the old state is counted here;
+// and a write counted in flight only after this check was proposed after
+// the restore, so its entry cannot be inside the snapshot.
 func (s *Server) misledByRestore(c *conn) bool {
 	id := c.session()
 	if id == 0 || c.pendingWrites.Load() != 0 || s.watches.Count(c.wid) != 0 {
