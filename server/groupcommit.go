@@ -17,41 +17,45 @@ import (
 // fsync apart, every time.
 //
 // groupCommit learns the pattern. After each lone write it notes whether the
-// next write arrived within one fsync time of it (the time a second write
-// would have waited anyway); when most of the last 16 did, a lone write
-// waits up to that long for the next one, which then shares its fsync.
-// A wait that ends with nobody arriving counts against the pattern, so it
-// switches itself off as soon as the load changes: a lone client waiting
-// for each answer never arrives within an fsync of its previous write (its
-// answer comes after that fsync), so it is never delayed.
+// next write was made while the lone write's fsync was still running (so
+// that it waited for that fsync anyway); when most of the last 16 were, a
+// lone write waits up to one mean fsync time for the next one, which then
+// shares its fsync. A wait that ends with nobody arriving counts against
+// the pattern, so it switches itself off as soon as the load changes. A
+// client that waits for each answer is never held: its next write is made
+// after the answer, so after the fsync.
 type groupCommit struct {
-	outcomes uint16    // the last 16 lone writes, newest in bit 0: 1 = another came within the window
-	seen     int       // outcomes recorded, up to 16
-	lone     time.Time // when the last lone write went to disk without waiting; zero: none pending
-	fsync    time.Duration
+	outcomes  uint16        // the last 16 lone writes, newest in bit 0: 1 = company came in time
+	seen      int           // outcomes recorded, up to 16
+	lone      bool          // the last batch was a lone write that went ahead without waiting
+	fsyncEnd  time.Time     // when the last fsync ended
+	fsyncMean time.Duration // running mean of fsync times
 }
 
 const (
 	groupCommitHistory = 16
-	groupCommitNeeded  = 10 // of the last 16 lone writes had company in time
+	groupCommitNeeded  = 8 // of the last 16 lone writes had company in time
 	// The window is the mean fsync time, within these bounds.
 	groupCommitMinWindow = 50 * time.Microsecond
 	groupCommitMaxWindow = time.Millisecond
 )
 
-// observeFsync folds one fsync's duration into the running mean (an
-// exponentially weighted one, 1/8 per sample).
-func (g *groupCommit) observeFsync(d time.Duration) {
-	if g.fsync == 0 {
-		g.fsync = d
+// observeFsync records an fsync that ran from start to end: its duration
+// goes into the running mean (an exponentially weighted one, 1/8 per
+// sample).
+func (g *groupCommit) observeFsync(start, end time.Time) {
+	g.fsyncEnd = end
+	d := end.Sub(start)
+	if g.fsyncMean == 0 {
+		g.fsyncMean = d
 		return
 	}
-	g.fsync += (d - g.fsync) / 8
+	g.fsyncMean += (d - g.fsyncMean) / 8
 }
 
 // window is how long a lone write may wait: the mean fsync time.
 func (g *groupCommit) window() time.Duration {
-	return min(max(g.fsync, groupCommitMinWindow), groupCommitMaxWindow)
+	return min(max(g.fsyncMean, groupCommitMinWindow), groupCommitMaxWindow)
 }
 
 func (g *groupCommit) record(hit bool) {
@@ -66,21 +70,21 @@ func (g *groupCommit) record(hit bool) {
 // them made at first (zero: unknown). It returns how long to wait for one
 // more write before proposing: zero means go ahead now. After a wait, the
 // caller reports its outcome with waited.
-func (g *groupCommit) arrived(n int, first, now time.Time) time.Duration {
-	w := g.window()
-	if !g.lone.IsZero() && !first.IsZero() {
-		// The previous lone write went ahead alone: did this one come
-		// soon enough to have shared its fsync?
-		g.record(first.Sub(g.lone) < w)
+func (g *groupCommit) arrived(n int, first time.Time) time.Duration {
+	if g.lone {
+		// The previous lone write went ahead alone (and the raft loop
+		// synced it before taking this batch): was this one made while
+		// that fsync ran?
+		g.record(!first.IsZero() && first.Before(g.fsyncEnd))
+		g.lone = false
 	}
-	g.lone = time.Time{}
 	if n != 1 {
 		return 0
 	}
 	if g.seen == groupCommitHistory && bits.OnesCount16(g.outcomes) >= groupCommitNeeded {
-		return w
+		return g.window()
 	}
-	g.lone = now
+	g.lone = true
 	return 0
 }
 

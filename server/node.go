@@ -296,8 +296,7 @@ func (r *raftLoop) drainProposals(batch []*proposal) []*proposal {
 // when writes have lately been coming in such pairs (see groupCommit), and
 // returns the batch to propose.
 func (r *raftLoop) awaitCompany(batch []*proposal) []*proposal {
-	now := time.Now()
-	wait := r.group.arrived(len(batch), batch[0].since, now)
+	wait := r.group.arrived(len(batch), batch[0].since)
 	if wait == 0 {
 		return batch
 	}
@@ -516,9 +515,9 @@ func (r *raftLoop) handleReady() bool {
 			return false
 		}
 		if sync {
-			d := time.Since(start)
-			s.metrics.fsync.Observe(d.Seconds())
-			r.group.observeFsync(d)
+			end := time.Now()
+			s.metrics.fsync.Observe(end.Sub(start).Seconds())
+			r.group.observeFsync(start, end)
 		}
 		if hsToSave != nil {
 			r.prevHS = hsToSave
