@@ -58,6 +58,8 @@ func (g *groupCommit) window() time.Duration {
 	return min(max(g.fsyncMean, groupCommitMinWindow), groupCommitMaxWindow)
 }
 
+// record notes whether a lone write had company in time: after it went
+// ahead alone (see arrived), or at the end of a wait arrived asked for.
 func (g *groupCommit) record(hit bool) {
 	g.outcomes <<= 1
 	if hit {
@@ -69,7 +71,7 @@ func (g *groupCommit) record(hit bool) {
 // arrived learns from a batch about to be proposed: n writes, the first of
 // them made at first (zero: unknown). It returns how long to wait for one
 // more write before proposing: zero means go ahead now. After a wait, the
-// caller reports its outcome with waited.
+// caller reports its outcome with record.
 func (g *groupCommit) arrived(n int, first time.Time) time.Duration {
 	if g.lone {
 		// The previous lone write went ahead alone (and the raft loop
@@ -86,9 +88,4 @@ func (g *groupCommit) arrived(n int, first time.Time) time.Duration {
 	}
 	g.lone = true
 	return 0
-}
-
-// waited reports the outcome of a wait that arrived asked for.
-func (g *groupCommit) waited(company bool) {
-	g.record(company)
 }

@@ -18,12 +18,12 @@ func newSim(fsync time.Duration) *sim {
 	return s
 }
 
-// lone: one write made now; if held, nobody comes (waited false), then it
+// lone: one write made now; if held, nobody comes (record false), then it
 // is synced for fsync. It reports whether it was held.
 func (s *sim) lone(fsync time.Duration) (held bool) {
 	if w := s.g.arrived(1, s.now); w > 0 {
 		held = true
-		s.g.waited(false)
+		s.g.record(false)
 		s.now = s.now.Add(w)
 	}
 	start := s.now
@@ -62,7 +62,7 @@ func TestGroupCommitLearnsPairsAndUnlearns(t *testing.T) {
 	if w := s.g.arrived(1, s.now); w != 200*time.Microsecond {
 		t.Fatalf("after %d paired writes: wait %v, want the mean fsync time 200µs", groupCommitHistory, w)
 	}
-	s.g.waited(true)
+	s.g.record(true)
 
 	// The load changes: every wait ends alone. It must stop waiting
 	// within a few writes, and stay stopped.

@@ -21,6 +21,8 @@ type metrics struct {
 	fsync            prometheus.Histogram
 	proposalBatch    prometheus.Histogram
 	groupCommitWaits *prometheus.CounterVec
+	groupJoined      prometheus.Counter // groupCommitWaits{outcome="joined"}
+	groupAlone       prometheus.Counter // groupCommitWaits{outcome="alone"}
 	applyBatch       prometheus.Histogram
 	applyLatency     prometheus.Histogram
 	leaderChanges    prometheus.Counter
@@ -52,6 +54,8 @@ func newMetrics(s *Server) *metrics {
 	m.groupCommitWaits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coord_group_commit_waits_total",
 		Help: "Lone writes the leader held back for a moment to share an fsync with the next, by outcome (joined: another came; alone: none did)."},
 		[]string{"outcome"})
+	m.groupJoined = m.groupCommitWaits.WithLabelValues("joined")
+	m.groupAlone = m.groupCommitWaits.WithLabelValues("alone")
 	m.applyBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coord_apply_batch_size", Help: "Committed entries applied in one state machine batch.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 13)})
 	m.applyLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coord_apply_seconds", Help: "Time to apply and publish one batch.",

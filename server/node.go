@@ -304,12 +304,12 @@ func (r *raftLoop) awaitCompany(batch []*proposal) []*proposal {
 	defer t.Stop()
 	select {
 	case p := <-r.s.propc:
-		r.group.waited(true)
-		r.s.metrics.groupCommitWaits.WithLabelValues("joined").Inc()
+		r.group.record(true)
+		r.s.metrics.groupJoined.Inc()
 		batch = r.drainProposals(append(batch, p))
 	case <-t.C:
-		r.group.waited(false)
-		r.s.metrics.groupCommitWaits.WithLabelValues("alone").Inc()
+		r.group.record(false)
+		r.s.metrics.groupAlone.Inc()
 	case <-r.s.stopc:
 	}
 	return batch
