@@ -38,9 +38,10 @@ type conn struct {
 		sync.Mutex
 		idents []znode.Ident
 	}
-	sess     atomic.Uint64 // the session, once connected
-	timeout  atomic.Int64  // negotiated session timeout, ns
-	lastBeat atomic.Int64  // unix ns of the last heartbeat that was recorded
+	sess        atomic.Uint64 // the session, once connected
+	timeout     atomic.Int64  // negotiated session timeout, ns
+	lastBeat    atomic.Int64  // unix ns of the last heartbeat that was recorded
+	deadlineSet atomic.Int64  // unix ns of the heartbeat that last set the read deadline
 
 	reqs     chan *request
 	out      outbound
@@ -324,7 +325,9 @@ func (c *conn) answerNow(xid int64, code wire.Code, msg string) {
 //
 // A busy connection sends many frames per timeout; only the first frame in
 // each eighth of the timeout does the work, so heartbeats cost little
-// however busy or idle the sessions are.
+// however busy or idle the sessions are. The read deadline (a runtime timer
+// to move) is set at most once per half timeout, so it always lies between
+// 1.5 and 2 timeouts (plus a second) after the last frame.
 func (c *conn) heartbeat() {
 	id := c.session()
 	if id == 0 {
@@ -332,11 +335,15 @@ func (c *conn) heartbeat() {
 	}
 	t := time.Duration(c.timeout.Load())
 	now := time.Now()
-	if last := c.lastBeat.Load(); last != 0 && now.UnixNano()-last < int64(t/8) {
+	ns := now.UnixNano()
+	if last := c.lastBeat.Load(); last != 0 && ns-last < int64(t/8) {
 		return
 	}
-	c.lastBeat.Store(now.UnixNano())
-	_ = c.ws.SetReadDeadline(now.Add(2*t + time.Second))
+	c.lastBeat.Store(ns)
+	if last := c.deadlineSet.Load(); last == 0 || ns-last >= int64(t/2) {
+		c.deadlineSet.Store(ns)
+		_ = c.ws.SetReadDeadline(now.Add(2*t + time.Second))
+	}
 	c.s.touch(id, t)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,10 +23,10 @@ import (
 type sessionState struct {
 	tracker *session.Tracker
 	beats   *session.Heartbeats
+	leader  atomic.Bool // this server leads: it runs the expiry clock
 	mu      struct {
 		sync.Mutex
 		conns   map[wire.SessionID]*conn
-		leader  bool
 		closing map[wire.SessionID]time.Time // expiry proposed, not yet applied
 	}
 }
@@ -61,22 +62,24 @@ func (st *sessionState) conn(id wire.SessionID) *conn {
 	return st.mu.conns[id]
 }
 
-func (st *sessionState) isLeader() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.mu.leader
-}
+func (st *sessionState) isLeader() bool { return st.leader.Load() }
 
 // touch records that session id is alive.
 func (s *Server) touch(id wire.SessionID, timeout time.Duration) {
-	if s.sessions.isLeader() {
-		// Only live sessions: Touch would bring a closed one back.
-		if _, ok := s.state.Session(id); ok {
-			s.sessions.tracker.Touch(id, timeout, time.Now())
-		}
+	if !s.sessions.isLeader() {
+		s.sessions.beats.Mark(id)
 		return
 	}
-	s.sessions.beats.Mark(id)
+	now := time.Now()
+	if s.sessions.tracker.Extend(id, now) {
+		return
+	}
+	// Not tracked: closed, or created while this server was becoming leader
+	// (ResetAll may have replaced the tracker's entry). Only a live session
+	// may be added: Touch would bring a closed one back.
+	if _, ok := s.state.Session(id); ok {
+		s.sessions.tracker.Touch(id, timeout, now)
+	}
 }
 
 // sessionCreated starts the expiry clock of a new session on the leader.
@@ -105,7 +108,7 @@ func (s *Server) sessionClosed(id wire.SessionID, index uint64) {
 // leader gives every session a fresh full timeout before expiring any.
 func (s *Server) onLeaderChange(isLeader bool) {
 	s.sessions.mu.Lock()
-	s.sessions.mu.leader = isLeader
+	s.sessions.leader.Store(isLeader)
 	clear(s.sessions.mu.closing)
 	s.sessions.mu.Unlock()
 	if !isLeader {
@@ -298,6 +301,7 @@ func (c *conn) connectResponse(req *wire.Request) (wire.Response, bool) {
 func (c *conn) attach(id wire.SessionID, timeout time.Duration) {
 	c.timeout.Store(int64(timeout))
 	c.lastBeat.Store(0)
+	c.deadlineSet.Store(0)
 	c.sess.Store(uint64(id))
 	if old := c.s.sessions.attach(id, c); old != nil && old != c {
 		old.closing.Store(true)

@@ -27,16 +27,22 @@
 //   - A Tracker compares only times taken from time.Now on this process; it
 //     relies on their monotonic clock reading. Wall-clock times, and times
 //     carried in raft entries, never reach it.
-//   - A deadline is now+timeout of the latest Touch (or ResetAll); Touch never
-//     moves a deadline earlier, so a late or reordered report cannot expire a
-//     live session.
+//   - A deadline is now+timeout of the latest Touch, Extend (or ResetAll);
+//     neither moves a deadline earlier, so a late or reordered report cannot
+//     expire a live session. Extend, a heartbeat's path, never adds a session:
+//     one whose close applied (and was Removed) stays gone.
 //   - Expired reports, sorted by id, every session whose deadline is at or
 //     before now, and removes nothing: the leader may re-propose a close that
 //     did not commit. It costs O(k log k) for k expired sessions, not O(n):
 //     deadlines sit in a binary min-heap (exact deadlines; no rounding to a
 //     tick as in ZooKeeper's ExpiryQueue, which Expired does not need since
 //     it never pops), and Expired visits only the heap's nodes that are due.
-//     Touch and Remove are O(log n).
+//     A report on a tracked session (Touch, Extend) moves only its deadline,
+//     not its place in the heap: the heap is ordered by a key, an earlier
+//     deadline of the session, which Expired and NextDeadline bring up to
+//     the deadline when the key comes due. Heartbeats thus cost a map lookup,
+//     and each session is re-placed in the heap at most once per deadline it
+//     reaches, not once per heartbeat. Adding and Remove are O(log n).
 //   - Heartbeats holds each marked id once; Drain returns them sorted and
 //     empties the batch. It costs nothing per idle session: no timer, no
 //     goroutine, only a map entry while a mark is pending.

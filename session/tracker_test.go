@@ -153,6 +153,7 @@ func TestTrackerAgainstModel(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	tr := NewTracker()
 	model := map[wire.SessionID]time.Time{}
+	timeouts := map[wire.SessionID]time.Duration{} // the latest Touch's, for Extend
 	now := time.Now()
 	for step := range 20_000 {
 		id := wire.SessionID(rnd.IntN(200) + 1)
@@ -160,18 +161,40 @@ func TestTrackerAgainstModel(t *testing.T) {
 		case op < 60:
 			timeout := time.Duration(rnd.IntN(5_000)) * time.Millisecond
 			tr.Touch(id, timeout, now)
+			timeouts[id] = timeout
 			if d := now.Add(timeout); d.After(model[id]) {
 				model[id] = d
 			}
-		case op < 70:
+		case op < 65:
+			tracked := tr.Extend(id, now)
+			if d, ok := model[id]; ok != tracked {
+				t.Fatalf("step %d: Extend(%v) = %v, tracked %v", step, id, tracked, ok)
+			} else if ok {
+				if d2 := now.Add(timeouts[id]); d2.After(d) {
+					model[id] = d2
+				}
+			}
+		case op < 66:
+			d, ok := tr.NextDeadline()
+			var want time.Time
+			for _, md := range model {
+				if want.IsZero() || md.Before(want) {
+					want = md
+				}
+			}
+			if ok != (len(model) > 0) || ok && !d.Equal(want) {
+				t.Fatalf("step %d: NextDeadline = %v, %v, want %v", step, d, ok, want)
+			}
+		case op < 72:
 			tr.Remove(id)
 			delete(model, id)
-		case op < 71:
+		case op < 73:
 			sessions := map[wire.SessionID]time.Duration{}
 			model = map[wire.SessionID]time.Time{}
 			for id := range wire.SessionID(rnd.IntN(100)) {
 				timeout := time.Duration(rnd.IntN(5_000)) * time.Millisecond
 				sessions[id] = timeout
+				timeouts[id] = timeout
 				model[id] = now.Add(timeout)
 			}
 			tr.ResetAll(sessions, now)
@@ -336,8 +359,11 @@ func checkTracker(t *testing.T, tr *Tracker) {
 		if s.index != i || tr.mu.byID[s.id] != s {
 			t.Fatalf("heap[%d] = %+v out of place", i, s)
 		}
-		if i > 0 && h[(i-1)/2].deadline.After(s.deadline) {
-			t.Fatalf("heap[%d] is due before its parent", i)
+		if i > 0 && h[(i-1)/2].key.After(s.key) {
+			t.Fatalf("heap[%d] is keyed before its parent", i)
+		}
+		if s.key.After(s.deadline) {
+			t.Fatalf("heap[%d] is keyed at %v, after its deadline %v", i, s.key, s.deadline)
 		}
 	}
 }
