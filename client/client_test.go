@@ -521,19 +521,50 @@ func TestAuthReplayedBeforeResend(t *testing.T) {
 	}
 }
 
-// An idle client keeps its session with websocket control frames: pongs
-// (heartbeats the server does not answer) while it heard from the server
-// recently, pings (answered) otherwise; never JSON requests.
+// An idle client keeps its session with websocket control frames, never
+// JSON requests: pings, answered, since it has not heard from the server
+// lately. One that hears from the server often (a stream of events) but
+// writes nothing sends pongs instead, heartbeats the server does not answer.
 func TestPingWhenIdle(t *testing.T) {
 	cl := newFakeCluster(t)
-	a := cl.newServer()
+	a, b := cl.newServer(), cl.newServer()
 	c := connect(t, []string{a.addr}, WithSessionTimeout(150*time.Millisecond))
-	waitFor(t, "pings and pongs", func() bool { pings, pongs := a.heartbeats(); return pings >= 3 && pongs >= 3 })
+	waitFor(t, "pings", func() bool { pings, _ := a.heartbeats(); return pings >= 3 })
+	if _, pongs := a.heartbeats(); pongs != 0 {
+		t.Fatalf("an idle client sent %d pongs: nothing tells it the server is there", pongs)
+	}
 	if a.numUpgrades() != 1 || c.State() != StateConnected {
 		t.Fatalf("%d connections, state %v", a.numUpgrades(), c.State())
 	}
 	if n := len(a.receivedOp(wire.OpPing)); n != 0 {
 		t.Fatalf("%d JSON ping requests", n)
+	}
+
+	ctx := testCtx(t)
+	w := connect(t, []string{b.addr}, WithSessionTimeout(150*time.Millisecond))
+	if _, err := w.AddWatch(ctx, "/", WatchPersistentRecursive); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	writer := async(func() error {
+		for {
+			select {
+			case <-stop:
+				return nil
+			case <-time.After(5 * time.Millisecond):
+			}
+			if _, err := c.Set(ctx, "/", []byte("x"), AnyVersion); err != nil {
+				return err
+			}
+		}
+	})
+	waitFor(t, "pongs from the watcher", func() bool { _, pongs := b.heartbeats(); return pongs >= 3 })
+	close(stop)
+	if err := writer(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.receivedOp(wire.OpPing)); n != 0 || w.State() != StateConnected {
+		t.Fatalf("%d JSON ping requests, state %v", n, w.State())
 	}
 }
 

@@ -28,7 +28,11 @@ type conn struct {
 	// it holds a slot, so it never fills: enqueue never blocks while
 	// Client.mu is held.
 	sendq chan *call
-	// readTimeout: the connection is dead after that long without a frame.
+	// readTimeout: the connection is dead after that long without a frame:
+	// two thirds of the session timeout, as ZooKeeper's client, so that a
+	// client cut off from its server (which then stops hearing from it)
+	// still has a third of the timeout to resume the session on another
+	// before the leader expires it.
 	readTimeout time.Duration
 	// lastRead is when the last frame (or pong) arrived, unix ns.
 	lastRead atomic.Int64
@@ -183,7 +187,7 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 		ws:           ws,
 		server:       server,
 		sendq:        make(chan *call, c.opts.maxInFlight),
-		readTimeout:  timeout,
+		readTimeout:  timeout * 2 / 3,
 		pingInterval: timeout / 3,
 		dead:         make(chan struct{}),
 	}
@@ -383,16 +387,20 @@ func (cn *conn) write(prefix, tail []byte) error {
 	return w.Close()
 }
 
-// ping keeps the session alive on an idle connection with websocket
-// control frames, which the server handles without decoding JSON: an
-// unsolicited pong (a heartbeat the server does not answer, RFC 6455
-// §5.5.3) while frames from the server arrived recently, else a ping, whose
-// pong tells the client the server is still there. An idle session thus
-// costs the server one read per third of the timeout and one write per two
-// thirds. Runs in the writer goroutine.
+// ping keeps the session alive on a connection the client has not written
+// to for pingInterval, with websocket control frames, which the server
+// handles without decoding JSON: a ping, whose pong tells the client the
+// server is still there, or an unsolicited pong (a heartbeat the server does
+// not answer, RFC 6455 §5.5.3) when a frame from the server arrived within
+// the last quarter of readTimeout. Then the next heartbeat comes at most
+// pingInterval later, and a ping then is answered long before readTimeout:
+// the silence stays under half the session timeout. An idle session thus
+// costs the server, per third of the timeout, one read and one write (as a
+// ZooKeeper session does); one that receives events often, one read. Runs in
+// the writer goroutine.
 func (c *Client) ping(cn *conn) error {
 	deadline := time.Now().Add(cn.readTimeout)
-	if time.Since(time.Unix(0, cn.lastRead.Load())) < cn.readTimeout/2 {
+	if time.Since(time.Unix(0, cn.lastRead.Load())) < cn.readTimeout/4 {
 		return cn.ws.WriteControl(websocket.PongMessage, nil, deadline)
 	}
 	return cn.ws.WriteControl(websocket.PingMessage, nil, deadline)

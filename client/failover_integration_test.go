@@ -265,3 +265,59 @@ func checkExactlyOnce(t *testing.T, c *Client, dir, prefix string, paths []strin
 		}
 	}
 }
+
+// A client cut off from its server, which stays in the cluster (and so
+// stops hearing from it, and stops reporting it alive), notices the
+// silence in time to resume its session on another server before the
+// leader expires it: its ephemeral stays, with the same owner. The client
+// reads a frame just before the cut, so that the session's last heartbeat
+// and the client's last read coincide, and the next server it tries is cut
+// off too (its handshake takes the whole dial timeout): the client must
+// give up on the silent connection well before a session timeout, as
+// ZooKeeper's does after two thirds of it.
+func TestIntegrationSessionSurvivesCutFromItsServer(t *testing.T) {
+	cl := startCluster(t, 3)
+	ctx := integrationCtx(t)
+	victim := follower(t, cl)
+	rest := others(cl, victim)
+	px := faultproxy.New(t, victim.ClientAddr())
+	dark := faultproxy.New(t, rest[0])
+	dark.Partition()
+	const timeout, dial = 4500 * time.Millisecond, 500 * time.Millisecond
+	a := connect(t, []string{px.Addr(), dark.Addr(), rest[1]}, WithSessionTimeout(timeout), WithDialTimeout(dial))
+	b := connect(t, rest)
+	states := a.StateEvents(ctx)
+	wantState(t, states, StateConnected, px.Addr())
+	sid := a.SessionID()
+
+	mustCreate(t, a, "/cut")
+	if _, _, err := a.Create(ctx, "/cut/eph", nil, ModeEphemeral); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Get(ctx, "/cut"); err != nil {
+		t.Fatal(err)
+	}
+	px.Partition()
+	for {
+		ev := recv(t, states)
+		if ev.State == StateExpired {
+			t.Fatalf("the session expired before the client moved: %+v", ev)
+		}
+		if ev.State == StateConnected {
+			if ev.Server != rest[1] || ev.SessionID != sid || ev.NewSession {
+				t.Fatalf("reconnected as %+v, want session %v resumed on %s", ev, sid, rest[1])
+			}
+			break
+		}
+	}
+	_, st, err := b.Get(ctx, "/cut/eph")
+	if err != nil {
+		t.Fatalf("the ephemeral after the move: %v", err)
+	}
+	if st.EphemeralOwner != sid {
+		t.Fatalf("the ephemeral's owner is %v, want %v", st.EphemeralOwner, sid)
+	}
+	if _, err := a.Set(ctx, "/cut", []byte("moved"), AnyVersion); err != nil {
+		t.Fatalf("a write after the move: %v", err)
+	}
+}

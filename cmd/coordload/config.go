@@ -53,9 +53,11 @@ type Config struct {
 	// opening sessions. Default 5s; negative means skip.
 	Baseline time.Duration
 	// Heartbeat is how idle-sessions keeps sessions alive: "client" (the
-	// default) as coord's Go client does, alternating an unsolicited pong
-	// (which the server does not answer) with a ping; "ping", a ping every
-	// time, as ZooKeeper's clients do.
+	// default) as coord's Go client does on an idle connection, and "ping"
+	// as ZooKeeper's clients do: a ping every time; "alternate", an
+	// unsolicited pong (which the server does not answer) every other time,
+	// as the Go client did before it gave up on a silent connection after
+	// two thirds of the timeout (kept to compare).
 	Heartbeat string
 }
 
@@ -86,8 +88,8 @@ func (c *Config) Validate() error {
 	}
 
 	var errs []error
-	if c.Heartbeat != "client" && c.Heartbeat != "ping" {
-		errs = append(errs, fmt.Errorf("--heartbeat must be client or ping, not %q", c.Heartbeat))
+	if !slices.Contains([]string{"client", "ping", "alternate"}, c.Heartbeat) {
+		errs = append(errs, fmt.Errorf("--heartbeat must be client, ping or alternate, not %q", c.Heartbeat))
 	}
 	if !slices.Contains(workloads, c.Workload) {
 		errs = append(errs, fmt.Errorf("unknown workload %q: want one of %s", c.Workload, strings.Join(workloads, ", ")))

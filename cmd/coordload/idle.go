@@ -21,10 +21,11 @@ type idleSession struct {
 }
 
 // runIdle opens cfg.Sessions sessions that only keep alive with websocket
-// control frames at a third of their timeout (with --heartbeat client, as
-// coord's Go client: an unsolicited pong, which the server does not answer,
-// every other time, else a ping, whose pong shows the server is there;
-// with --heartbeat ping, always a ping), and reports the server's
+// control frames at a third of their timeout (with --heartbeat client or
+// ping, as coord's Go client and ZooKeeper's on an idle connection: always a
+// ping, whose pong shows the server is there; with --heartbeat alternate, an
+// unsolicited pong, which the server does not answer, every other time),
+// and reports the server's
 // CPU use over cfg.Duration (after cfg.Warmup to settle), next to its use
 // before the sessions were opened (cfg.Baseline).
 func runIdle(ctx context.Context, cfg *Config) (*Result, error) {
@@ -85,7 +86,7 @@ func runIdle(ctx context.Context, cfg *Config) (*Result, error) {
 				s := is[next]
 				next = (next + 1) % len(is)
 				kind := websocket.PingMessage
-				if s.beats++; cfg.Heartbeat == "client" && s.beats%2 == 0 {
+				if s.beats++; cfg.Heartbeat == "alternate" && s.beats%2 == 0 {
 					kind = websocket.PongMessage
 				}
 				if err := s.ws.WriteControl(kind, nil, time.Now().Add(5*time.Second)); err != nil {

@@ -37,8 +37,9 @@ const description = `Workloads (one per run):
                  per round the watches are re-armed (untimed), then latency = from sending the set until the
                  last connection has its event; --rounds rounds after --warmup
   ephemeral-seq  each session loops create(ephemeral_sequential) + delete of the created node
-  idle-sessions  --sessions sessions that only send websocket heartbeats at timeout/3 (--heartbeat client: as the
-                 Go client, an unanswered pong every other time, else a ping; ping: always a ping); reports the server's CPU
+  idle-sessions  --sessions sessions that only send websocket heartbeats at timeout/3 (--heartbeat client or ping:
+                 a ping every time, as the Go client and ZooKeeper's on an idle connection; alternate: an unanswered
+                 pong every other time); reports the server's CPU
                  (--server-pid, or found by its listening port) over --duration, after --warmup to settle
   mutex          --sessions contenders (one client each, spread over --servers) loop Lock/Unlock of one
                  recipe.Mutex; latency = one Lock call; fencing tokens are checked to increase
@@ -75,7 +76,7 @@ func newApp(w io.Writer) *cli.App {
 			&cli.IntFlag{Name: "watch-conns", Value: def.WatchConns, Usage: "watch-fanout: connections the watchers are spread over"},
 			&cli.IntFlag{Name: "rounds", Value: def.Rounds, Usage: "watch-fanout: measured rounds"},
 			&cli.IntSliceFlag{Name: "server-pid", Usage: "`PID`s of the servers, for their CPU use (default: the processes listening on the --servers ports)"},
-			&cli.StringFlag{Name: "heartbeat", Value: def.Heartbeat, Usage: "idle-sessions: client (as coord's Go client) or ping (a ping every time, as ZooKeeper's)"},
+			&cli.StringFlag{Name: "heartbeat", Value: def.Heartbeat, Usage: "idle-sessions: client or ping (a ping every time, as coord's Go client and ZooKeeper's on an idle connection) or alternate (an unanswered pong every other time)"},
 			&cli.DurationFlag{Name: "baseline", Value: def.Baseline, Usage: "idle-sessions: measure the server's CPU this long before opening sessions (negative: skip)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write the load tool's own CPU profile (pprof) to `FILE`"},
