@@ -43,8 +43,15 @@ type conn struct {
 	lastBeat    atomic.Int64  // unix ns of the last heartbeat that was recorded
 	deadlineSet atomic.Int64  // unix ns of the heartbeat that last set the read deadline
 
-	reqs     chan *request
-	out      outbound
+	reqs chan *request
+	out  outbound
+	// w is the socket's output: the writer goroutine's, and the reader's
+	// for a pong when the writer is idle (see pong).
+	w struct {
+		sync.Mutex
+		fw     *frameWriter
+		closed bool // a close frame was written: nothing may follow
+	}
 	inflight atomic.Int64
 	writes   sync.WaitGroup // writes proposed and not yet answered
 	closing  atomic.Bool    // a close request was read: read no more
@@ -157,6 +164,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	c.w.fw = newFrameWriter(ws.UnderlyingConn())
 	c.out.init(s.cfg.MaxOutboundBytes)
 	c.mu.idents = []znode.Ident{{Scheme: "ip", ID: ip}}
 	c.wid = s.conns.add(c)
@@ -213,8 +221,7 @@ func (c *conn) runReader() {
 	// output, so pings and closes are answered through it.
 	c.ws.SetPingHandler(func(data string) error {
 		c.heartbeat()
-		c.out.pong([]byte(data))
-		return nil
+		return c.pong([]byte(data))
 	})
 	c.ws.SetPongHandler(func(string) error {
 		c.heartbeat() // an unsolicited pong is a heartbeat too (RFC 6455 §5.5.3)
@@ -351,12 +358,32 @@ func (c *conn) heartbeat() {
 // outbound cap is what stops a live client that does not read).
 const writeTimeout = 30 * time.Second
 
+// pong answers a ping. An idle connection's pings are most of what it
+// sends, so the reader writes the pong itself when nothing else waits to be
+// written and the writer is not writing: that saves waking the writer
+// goroutine for each. Otherwise the writer writes it, before what it takes
+// next. A pong is a control frame; its order among responses and events
+// does not matter.
+func (c *conn) pong(data []byte) error {
+	if c.out.idle() && c.w.TryLock() {
+		defer c.w.Unlock()
+		if c.w.closed {
+			return nil
+		}
+		if err := c.w.fw.frame(opPong, data); err != nil {
+			return err
+		}
+		return c.w.fw.flush(writeTimeout)
+	}
+	c.out.pong(data)
+	return nil
+}
+
 // runWriter writes queued frames until the connection ends: everything
 // taken from the queue at once goes out in one write.
 func (c *conn) runWriter() {
 	defer close(c.writerDone)
 	defer c.teardown()
-	fw := newFrameWriter(c.ws.UnderlyingConn())
 	var (
 		frames []wire.Response
 		pongs  [][]byte
@@ -374,29 +401,19 @@ func (c *conn) runWriter() {
 			closeIt bool
 		)
 		pongs, frames, code, text, closeIt = c.out.take(frames)
-		for _, p := range pongs {
-			if err := fw.frame(opPong, p); err != nil {
-				return
-			}
+		var err error
+		c.w.Lock()
+		buf, err = c.writeFrames(pongs, frames, buf)
+		if err == nil && closeIt {
+			_ = c.w.fw.frame(opClose, closeFrame(code, text))
+			c.w.closed = true
 		}
-		for i := range frames {
-			buf = frames[i].AppendJSON(buf[:0])
-			if err := fw.frame(opText, buf); err != nil {
-				c.log.Debug("websocket write failed", "err", err)
-				return
-			}
-			// Do not let a huge batch pile up in memory unwritten.
-			if fw.w.Buffered() > 1<<20 {
-				if err := fw.flush(writeTimeout); err != nil {
-					return
-				}
-			}
+		if err == nil {
+			err = c.w.fw.flush(writeTimeout)
 		}
+		c.w.Unlock()
 		clear(frames)
-		if closeIt {
-			_ = fw.frame(opClose, closeFrame(code, text))
-		}
-		if err := fw.flush(writeTimeout); err != nil {
+		if err != nil {
 			c.log.Debug("websocket write failed", "err", err)
 			return
 		}
@@ -412,6 +429,30 @@ func (c *conn) runWriter() {
 			return
 		}
 	}
+}
+
+// writeFrames buffers pongs and frames (with buf as scratch) in c.w,
+// flushing along the way only to keep a huge batch from piling up in
+// memory. The caller holds c.w.
+func (c *conn) writeFrames(pongs [][]byte, frames []wire.Response, buf []byte) ([]byte, error) {
+	fw := c.w.fw
+	for _, p := range pongs {
+		if err := fw.frame(opPong, p); err != nil {
+			return buf, err
+		}
+	}
+	for i := range frames {
+		buf = frames[i].AppendJSON(buf[:0])
+		if err := fw.frame(opText, buf); err != nil {
+			return buf, err
+		}
+		if fw.w.Buffered() > 1<<20 {
+			if err := fw.flush(writeTimeout); err != nil {
+				return buf, err
+			}
+		}
+	}
+	return buf, nil
 }
 
 // connRegistry tracks live connections: by watcher id (for watch delivery)
