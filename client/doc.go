@@ -22,7 +22,10 @@
 //
 // Connect tries the servers in a random order, with exponential backoff and
 // jitter between attempts, until one establishes a session. Whenever the
-// connection drops, the client reconnects to the next server and resumes the
+// connection drops, or has been silent for two thirds of the session
+// timeout (as with ZooKeeper's client, that leaves a third of it to resume
+// elsewhere before the leader, no longer told the session is alive, expires
+// it), the client reconnects to the next server and resumes the
 // session (id, password and the largest zxid it has seen, so that it never
 // reads older state than it already saw). Meanwhile requests wait, as long as
 // their contexts allow. The client never declares a session expired on its
@@ -68,7 +71,9 @@
 //   - Each connection has one reader and one writer goroutine, started and
 //     joined by the manager in serve. The reader answers pending requests
 //     and dispatches events; the writer writes queued requests in xid order
-//     and pings when idle for a third of the session timeout.
+//     and sends a heartbeat after a third of the session timeout without a
+//     write: a ping, or an unsolicited pong (not answered) when the server
+//     was heard from in the last sixth of it.
 //   - Each persistent Watcher and each StateEvents stream has a pump
 //     goroutine that moves values from an unbounded queue to its channel, so
 //     a slow consumer never blocks the reader. It exits when the stream ends
