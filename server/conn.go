@@ -45,9 +45,9 @@ type conn struct {
 
 	reqs chan *request
 	out  outbound
-	// w is the socket's output: the writer goroutine's, and the reader's
-	// for a pong when the writer is idle (see pong).
-	w struct {
+	// wmu guards the socket's output: the writer goroutine's, and the
+	// reader's for a pong when the writer is idle (see pong).
+	wmu struct {
 		sync.Mutex
 		fw     *frameWriter
 		closed bool // a close frame was written: nothing may follow
@@ -164,7 +164,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
-	c.w.fw = newFrameWriter(ws.UnderlyingConn())
+	c.wmu.fw = newFrameWriter(ws.UnderlyingConn())
 	c.out.init(s.cfg.MaxOutboundBytes)
 	c.mu.idents = []znode.Ident{{Scheme: "ip", ID: ip}}
 	c.wid = s.conns.add(c)
@@ -365,15 +365,15 @@ const writeTimeout = 30 * time.Second
 // next. A pong is a control frame; its order among responses and events
 // does not matter.
 func (c *conn) pong(data []byte) error {
-	if c.out.idle() && c.w.TryLock() {
-		defer c.w.Unlock()
-		if c.w.closed {
+	if c.out.idle() && c.wmu.TryLock() {
+		defer c.wmu.Unlock()
+		if c.wmu.closed {
 			return nil
 		}
-		if err := c.w.fw.frame(opPong, data); err != nil {
+		if err := c.wmu.fw.frame(opPong, data); err != nil {
 			return err
 		}
-		return c.w.fw.flush(writeTimeout)
+		return c.wmu.fw.flush(writeTimeout)
 	}
 	c.out.pong(data)
 	return nil
@@ -402,16 +402,16 @@ func (c *conn) runWriter() {
 		)
 		pongs, frames, code, text, closeIt = c.out.take(frames)
 		var err error
-		c.w.Lock()
-		buf, err = c.writeFrames(pongs, frames, buf)
+		c.wmu.Lock()
+		buf, err = c.writeFramesLocked(pongs, frames, buf)
 		if err == nil && closeIt {
-			_ = c.w.fw.frame(opClose, closeFrame(code, text))
-			c.w.closed = true
+			_ = c.wmu.fw.frame(opClose, closeFrame(code, text))
+			c.wmu.closed = true
 		}
 		if err == nil {
-			err = c.w.fw.flush(writeTimeout)
+			err = c.wmu.fw.flush(writeTimeout)
 		}
-		c.w.Unlock()
+		c.wmu.Unlock()
 		clear(frames)
 		if err != nil {
 			c.log.Debug("websocket write failed", "err", err)
@@ -431,11 +431,11 @@ func (c *conn) runWriter() {
 	}
 }
 
-// writeFrames buffers pongs and frames (with buf as scratch) in c.w,
+// writeFramesLocked buffers pongs and frames (with buf as scratch) in c.wmu.fw,
 // flushing along the way only to keep a huge batch from piling up in
-// memory. The caller holds c.w.
-func (c *conn) writeFrames(pongs [][]byte, frames []wire.Response, buf []byte) ([]byte, error) {
-	fw := c.w.fw
+// memory. The caller holds c.wmu.
+func (c *conn) writeFramesLocked(pongs [][]byte, frames []wire.Response, buf []byte) ([]byte, error) {
+	fw := c.wmu.fw
 	for _, p := range pongs {
 		if err := fw.frame(opPong, p); err != nil {
 			return buf, err

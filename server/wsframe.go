@@ -10,7 +10,7 @@ import (
 // frameWriter writes websocket frames for the server side of a connection
 // straight to the socket through one buffer, so that every frame queued at
 // once leaves in one write(2) (gorilla's writer flushes each message on its
-// own). It is used under conn.w: by the connection's writer goroutine, and
+// own). It is used under conn.wmu: by the connection's writer goroutine, and
 // by the reader for a pong; gorilla still reads, and the server never lets
 // gorilla write (the ping and close handlers answer through conn.pong and
 // the writer instead, and the read limit is enforced by the reader).
