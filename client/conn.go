@@ -66,6 +66,21 @@ func (cn *conn) enqueue(cl *call) {
 	}
 }
 
+// minResumeAttempt is the least time an attempt to resume a session on a
+// server is given, however short the session timeout.
+const minResumeAttempt = 500 * time.Millisecond
+
+// resumeAttemptTimeout bounds one attempt to resume a session of the given
+// timeout on one of n servers. A client gives up on a silent connection
+// after two thirds of the timeout, so a third is left before the leader,
+// no longer told the session is alive, may expire it: the attempts share
+// it, so that servers that do not answer at all (a dead host, a partition)
+// cannot use it up before a live one is tried. ZooKeeper's client bounds
+// an attempt by the session timeout over the number of servers.
+func resumeAttemptTimeout(timeout time.Duration, n int) time.Duration {
+	return max(timeout/time.Duration(3*max(n, 1)), minResumeAttempt)
+}
+
 // handshakeResult describes an established session on a new connection.
 type handshakeResult struct {
 	newSession bool
@@ -78,7 +93,13 @@ type handshakeResult struct {
 // set_watches. It runs in the manager goroutine, reading and writing the
 // websocket itself; watch events read meanwhile are dispatched as usual.
 func (c *Client) handshake(life context.Context, server string) (*conn, *handshakeResult, error) {
-	ctx, cancel := context.WithTimeout(life, c.opts.dialTimeout)
+	c.mu.Lock()
+	attempt := c.opts.dialTimeout
+	if c.mu.sessionID != 0 {
+		attempt = min(attempt, resumeAttemptTimeout(c.mu.timeout, len(c.servers)))
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(life, attempt)
 	defer cancel()
 	ws, resp, err := c.dialer.DialContext(ctx, "ws://"+server+"/v1/ws", nil)
 	if resp != nil && resp.Body != nil {

@@ -25,7 +25,8 @@
 // connection drops, or has been silent for two thirds of the session
 // timeout (as with ZooKeeper's client, that leaves a third of it to resume
 // elsewhere before the leader, no longer told the session is alive, expires
-// it), the client reconnects to the next server and resumes the
+// it; each attempt to resume then gets a share of that third), the client
+// reconnects to the next server and resumes the
 // session (id, password and the largest zxid it has seen, so that it never
 // reads older state than it already saw). Meanwhile requests wait, as long as
 // their contexts allow. The client never declares a session expired on its

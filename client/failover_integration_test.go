@@ -272,9 +272,10 @@ func checkExactlyOnce(t *testing.T, c *Client, dir, prefix string, paths []strin
 // leader expires it: its ephemeral stays, with the same owner. The client
 // reads a frame just before the cut, so that the session's last heartbeat
 // and the client's last read coincide, and the next server it tries is cut
-// off too (its handshake takes the whole dial timeout): the client must
-// give up on the silent connection well before a session timeout, as
-// ZooKeeper's does after two thirds of it.
+// off too (its handshake never completes): the client must give up on the
+// silent connection well before a session timeout, as ZooKeeper's does
+// after two thirds of it, and must not give the silent next server its
+// whole dial timeout (5 s by default, longer than the session's).
 func TestIntegrationSessionSurvivesCutFromItsServer(t *testing.T) {
 	cl := startCluster(t, 3)
 	ctx := integrationCtx(t)
@@ -283,8 +284,7 @@ func TestIntegrationSessionSurvivesCutFromItsServer(t *testing.T) {
 	px := faultproxy.New(t, victim.ClientAddr())
 	dark := faultproxy.New(t, rest[0])
 	dark.Partition()
-	const timeout, dial = 4500 * time.Millisecond, 500 * time.Millisecond
-	a := connect(t, []string{px.Addr(), dark.Addr(), rest[1]}, WithSessionTimeout(timeout), WithDialTimeout(dial))
+	a := connect(t, []string{px.Addr(), dark.Addr(), rest[1]}, WithSessionTimeout(4500*time.Millisecond), WithDialTimeout(DefaultDialTimeout))
 	b := connect(t, rest)
 	states := a.StateEvents(ctx)
 	wantState(t, states, StateConnected, px.Addr())

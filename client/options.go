@@ -49,7 +49,9 @@ func WithSessionTimeout(d time.Duration) Option {
 }
 
 // WithDialTimeout bounds each attempt to open a websocket to one server and
-// establish or resume the session on it (default DefaultDialTimeout).
+// establish or resume the session on it (default DefaultDialTimeout). While
+// it resumes a session, the client bounds an attempt by less when the
+// session timeout is short: see resumeAttemptTimeout.
 func WithDialTimeout(d time.Duration) Option {
 	return func(o *options) { o.dialTimeout = d }
 }

@@ -369,3 +369,22 @@ func TestExpiredWatcherDoesNotBlockClose(t *testing.T) {
 	_ = w
 	c.Close() // must stop the watcher's pump, blocked on its full channel
 }
+
+func TestResumeAttemptTimeout(t *testing.T) {
+	tests := []struct {
+		timeout time.Duration
+		servers int
+		want    time.Duration
+	}{
+		{10 * time.Second, 3, 10 * time.Second / 9}, // a third, shared by three
+		{10 * time.Second, 5, 10 * time.Second / 15},
+		{60 * time.Second, 1, 20 * time.Second}, // (handshake caps it at the dial timeout)
+		{2 * time.Second, 5, minResumeAttempt},  // never below the floor
+		{10 * time.Second, 0, 10 * time.Second / 3},
+	}
+	for _, tc := range tests {
+		if got := resumeAttemptTimeout(tc.timeout, tc.servers); got != tc.want {
+			t.Errorf("resumeAttemptTimeout(%v, %d) = %v, want %v", tc.timeout, tc.servers, got, tc.want)
+		}
+	}
+}
