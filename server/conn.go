@@ -43,15 +43,8 @@ type conn struct {
 	lastBeat    atomic.Int64  // unix ns of the last heartbeat that was recorded
 	deadlineSet atomic.Int64  // unix ns of the heartbeat that last set the read deadline
 
-	reqs chan *request
-	out  outbound
-	// wmu guards the socket's output: the writer goroutine's, and the
-	// reader's for a pong when the writer is idle (see pong).
-	wmu struct {
-		sync.Mutex
-		fw     *frameWriter
-		closed bool // a close frame was written: nothing may follow
-	}
+	reqs     chan *request
+	out      outbound
 	inflight atomic.Int64
 	writes   sync.WaitGroup // writes proposed and not yet answered
 	closing  atomic.Bool    // a close request was read: read no more
@@ -164,7 +157,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
-	c.wmu.fw = newFrameWriter(ws.UnderlyingConn())
 	c.out.init(s.cfg.MaxOutboundBytes)
 	c.mu.idents = []znode.Ident{{Scheme: "ip", ID: ip}}
 	c.wid = s.conns.add(c)
@@ -221,7 +213,8 @@ func (c *conn) runReader() {
 	// output, so pings and closes are answered through it.
 	c.ws.SetPingHandler(func(data string) error {
 		c.heartbeat()
-		return c.pong([]byte(data))
+		c.out.pong([]byte(data))
+		return nil
 	})
 	c.ws.SetPongHandler(func(string) error {
 		c.heartbeat() // an unsolicited pong is a heartbeat too (RFC 6455 §5.5.3)
@@ -333,8 +326,9 @@ func (c *conn) answerNow(xid int64, code wire.Code, msg string) {
 // A busy connection sends many frames per timeout; only the first frame in
 // each eighth of the timeout does the work, so heartbeats cost little
 // however busy or idle the sessions are. The read deadline (a runtime timer
-// to move) is set at most once per half timeout, so it always lies between
-// 1.5 and 2 timeouts (plus a second) after the last frame.
+// to move) is set at most once per half timeout, so it lies between 1.375
+// (half a timeout, plus the eighth by which a recorded beat may precede the
+// last frame) and 2 timeouts, plus a second, after the last frame.
 func (c *conn) heartbeat() {
 	id := c.session()
 	if id == 0 {
@@ -358,32 +352,12 @@ func (c *conn) heartbeat() {
 // outbound cap is what stops a live client that does not read).
 const writeTimeout = 30 * time.Second
 
-// pong answers a ping. An idle connection's pings are most of what it
-// sends, so the reader writes the pong itself when nothing else waits to be
-// written and the writer is not writing: that saves waking the writer
-// goroutine for each. Otherwise the writer writes it, before what it takes
-// next. A pong is a control frame; its order among responses and events
-// does not matter.
-func (c *conn) pong(data []byte) error {
-	if c.out.idle() && c.wmu.TryLock() {
-		defer c.wmu.Unlock()
-		if c.wmu.closed {
-			return nil
-		}
-		if err := c.wmu.fw.frame(opPong, data); err != nil {
-			return err
-		}
-		return c.wmu.fw.flush(writeTimeout)
-	}
-	c.out.pong(data)
-	return nil
-}
-
 // runWriter writes queued frames until the connection ends: everything
 // taken from the queue at once goes out in one write.
 func (c *conn) runWriter() {
 	defer close(c.writerDone)
 	defer c.teardown()
+	fw := newFrameWriter(c.ws.UnderlyingConn())
 	var (
 		frames []wire.Response
 		pongs  [][]byte
@@ -401,19 +375,30 @@ func (c *conn) runWriter() {
 			closeIt bool
 		)
 		pongs, frames, code, text, closeIt = c.out.take(frames)
-		var err error
-		c.wmu.Lock()
-		buf, err = c.writeFramesLocked(pongs, frames, buf)
-		if err == nil && closeIt {
-			_ = c.wmu.fw.frame(opClose, closeFrame(code, text))
-			c.wmu.closed = true
+		fw.arm(writeTimeout)
+		for _, p := range pongs {
+			if err := fw.frame(opPong, p); err != nil {
+				return
+			}
 		}
-		if err == nil {
-			err = c.wmu.fw.flush(writeTimeout)
+		for i := range frames {
+			buf = frames[i].AppendJSON(buf[:0])
+			if err := fw.frame(opText, buf); err != nil {
+				c.log.Debug("websocket write failed", "err", err)
+				return
+			}
+			// Do not let a huge batch pile up in memory unwritten.
+			if fw.w.Buffered() > 1<<20 {
+				if err := fw.flush(writeTimeout); err != nil {
+					return
+				}
+			}
 		}
-		c.wmu.Unlock()
 		clear(frames)
-		if err != nil {
+		if closeIt {
+			_ = fw.frame(opClose, closeFrame(code, text))
+		}
+		if err := fw.flush(writeTimeout); err != nil {
 			c.log.Debug("websocket write failed", "err", err)
 			return
 		}
@@ -429,30 +414,6 @@ func (c *conn) runWriter() {
 			return
 		}
 	}
-}
-
-// writeFramesLocked buffers pongs and frames (with buf as scratch) in c.wmu.fw,
-// flushing along the way only to keep a huge batch from piling up in
-// memory. The caller holds c.wmu.
-func (c *conn) writeFramesLocked(pongs [][]byte, frames []wire.Response, buf []byte) ([]byte, error) {
-	fw := c.wmu.fw
-	for _, p := range pongs {
-		if err := fw.frame(opPong, p); err != nil {
-			return buf, err
-		}
-	}
-	for i := range frames {
-		buf = frames[i].AppendJSON(buf[:0])
-		if err := fw.frame(opText, buf); err != nil {
-			return buf, err
-		}
-		if fw.w.Buffered() > 1<<20 {
-			if err := fw.flush(writeTimeout); err != nil {
-				return buf, err
-			}
-		}
-	}
-	return buf, nil
 }
 
 // connRegistry tracks live connections: by watcher id (for watch delivery)

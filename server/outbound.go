@@ -122,13 +122,6 @@ func (o *outbound) closeAfter(code int, text string) {
 	o.wake()
 }
 
-// idle reports whether nothing waits to be written and no close is asked.
-func (o *outbound) idle() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.mu.ready) == 0 && len(o.mu.pongs) == 0 && !o.mu.closeNext
-}
-
 // pong queues the answer to a ping.
 func (o *outbound) pong(data []byte) {
 	o.mu.Lock()

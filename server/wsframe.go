@@ -10,10 +10,10 @@ import (
 // frameWriter writes websocket frames for the server side of a connection
 // straight to the socket through one buffer, so that every frame queued at
 // once leaves in one write(2) (gorilla's writer flushes each message on its
-// own). It is used under conn.wmu: by the connection's writer goroutine, and
-// by the reader for a pong; gorilla still reads, and the server never lets
-// gorilla write (the ping and close handlers answer through conn.pong and
-// the writer instead, and the read limit is enforced by the reader).
+// own). It is used only by the connection's writer goroutine; gorilla still
+// reads, and the server never lets gorilla write (the ping and close
+// handlers queue their answers here instead, and the read limit is enforced
+// by the reader).
 type frameWriter struct {
 	conn     net.Conn
 	w        *bufio.Writer
@@ -53,17 +53,24 @@ func (f *frameWriter) frame(opcode byte, payload []byte) error {
 	return err
 }
 
-// flush writes what is buffered, within half of timeout to timeout: the
-// deadline (a runtime timer to move) is set again only once less than half
-// of timeout is left of it, not for every write.
-func (f *frameWriter) flush(timeout time.Duration) error {
-	if f.w.Buffered() == 0 {
-		return nil
-	}
+// arm makes sure at least half of timeout is left before the socket's
+// write deadline. The writer arms before each batch (a frame larger than
+// the buffer goes to the socket at once, not at the flush) and each flush:
+// the deadline, a runtime timer, moves once per half timeout rather than
+// at every write.
+func (f *frameWriter) arm(timeout time.Duration) {
 	if now := time.Now(); f.deadline.Sub(now) < timeout/2 {
 		f.deadline = now.Add(timeout)
 		_ = f.conn.SetWriteDeadline(f.deadline)
 	}
+}
+
+// flush writes what is buffered, with at least half of timeout to do it.
+func (f *frameWriter) flush(timeout time.Duration) error {
+	if f.w.Buffered() == 0 {
+		return nil
+	}
+	f.arm(timeout)
 	return f.w.Flush()
 }
 
