@@ -633,3 +633,28 @@ func TestControlPingWhenNoSlotIsFree(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Resuming, only the dial and the connect request must fit in the
+// attempt's share of the session timeout (500 ms here): re-arming the
+// watches on a slow server may take the whole dial timeout.
+func TestResumeLetsWatchesTakeTheDialTimeout(t *testing.T) {
+	cl := newFakeCluster(t)
+	a, b := cl.newServer(), cl.newServer()
+	c := connect(t, []string{a.addr, b.addr}, WithSessionTimeout(300*time.Millisecond))
+	ctx := testCtx(t)
+	states := c.StateEvents(ctx)
+	first := wantState(t, states, StateConnected, a.addr)
+	if _, _, _, err := c.GetW(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	b.setDelay(wire.OpSetWatches, 3*minResumeAttempt/2)
+	a.stop()
+	wantState(t, states, StateDisconnected, a.addr)
+	ev := wantState(t, states, StateConnected, b.addr)
+	if ev.NewSession || ev.SessionID != first.SessionID {
+		t.Fatalf("reconnected as %+v, want session %v resumed", ev, first.SessionID)
+	}
+	if n := len(b.receivedOp(wire.OpConnect)); n != 1 {
+		t.Fatalf("%d connect attempts on b, want 1", n)
+	}
+}

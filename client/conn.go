@@ -70,8 +70,8 @@ func (cn *conn) enqueue(cl *call) {
 // server is given, however short the session timeout.
 const minResumeAttempt = 500 * time.Millisecond
 
-// resumeAttemptTimeout bounds one attempt to resume a session of the given
-// timeout on one of n servers. A client gives up on a silent connection
+// resumeAttemptTimeout bounds the dial and the connect request of one
+// attempt to resume a session of the given timeout on one of n servers. A client gives up on a silent connection
 // after two thirds of the timeout, so a third is left before the leader,
 // no longer told the session is alive, may expire it: the attempts share
 // it, so that servers that do not answer at all (a dead host, a partition)
@@ -93,15 +93,20 @@ type handshakeResult struct {
 // set_watches. It runs in the manager goroutine, reading and writing the
 // websocket itself; watch events read meanwhile are dispatched as usual.
 func (c *Client) handshake(life context.Context, server string) (*conn, *handshakeResult, error) {
+	ctx, cancel := context.WithTimeout(life, c.opts.dialTimeout)
+	defer cancel()
+	// Resuming, the dial and the connect (which tells the server the
+	// session is alive) must fit in the attempt's share of the time left;
+	// what follows (auth replay, set_watches) has the whole dial timeout.
 	c.mu.Lock()
-	attempt := c.opts.dialTimeout
-	if c.mu.sessionID != 0 {
-		attempt = min(attempt, resumeAttemptTimeout(c.mu.timeout, len(c.servers)))
+	connectBy, _ := ctx.Deadline()
+	if by := time.Now().Add(resumeAttemptTimeout(c.mu.timeout, len(c.servers))); c.mu.sessionID != 0 && by.Before(connectBy) {
+		connectBy = by
 	}
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(life, attempt)
-	defer cancel()
-	ws, resp, err := c.dialer.DialContext(ctx, "ws://"+server+"/v1/ws", nil)
+	dctx, dcancel := context.WithDeadline(ctx, connectBy)
+	defer dcancel()
+	ws, resp, err := c.dialer.DialContext(dctx, "ws://"+server+"/v1/ws", nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -117,9 +122,8 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 			ws.Close()
 		}
 	}()
-	deadline, _ := ctx.Deadline()
-	ws.SetReadDeadline(deadline)
-	ws.SetWriteDeadline(deadline)
+	ws.SetReadDeadline(connectBy)
+	ws.SetWriteDeadline(connectBy)
 
 	c.mu.Lock()
 	// since is the last zxid seen on the previous connections. The frames
@@ -157,6 +161,12 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 		return nil, nil, fmt.Errorf("connect to %s: %w: no session in the answer", server, ErrMarshallingError)
 	case resuming && r.SessionID != connect.SessionID:
 		return nil, nil, fmt.Errorf("connect to %s: %w: resumed session %v as %v", server, ErrRuntimeInconsistency, connect.SessionID, r.SessionID)
+	}
+	// The server holds the session now (and counts every frame as a
+	// heartbeat): the rest of the handshake has the whole dial timeout.
+	if deadline, _ := ctx.Deadline(); deadline.After(connectBy) {
+		ws.SetReadDeadline(deadline)
+		ws.SetWriteDeadline(deadline)
 	}
 
 	c.mu.Lock()

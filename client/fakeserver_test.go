@@ -93,6 +93,7 @@ type fakeServer struct {
 	conns   map[*fconn]struct{}
 	hold    chan struct{}
 	mute    bool
+	delays  map[string]time.Duration // op → how long the server takes to answer it
 	refuse  bool
 	stopped bool
 	// failSetWatches: close the connection instead of answering the next
@@ -197,6 +198,16 @@ func (s *fakeServer) setHold(on bool) {
 		close(s.hold)
 		s.hold = nil
 	}
+}
+
+// setDelay makes the server take d to answer each request of op.
+func (s *fakeServer) setDelay(op string, d time.Duration) {
+	s.cl.mu.Lock()
+	defer s.cl.mu.Unlock()
+	if s.delays == nil {
+		s.delays = map[string]time.Duration{}
+	}
+	s.delays[op] = d
 }
 
 func (s *fakeServer) setMute(on bool) {
@@ -398,8 +409,14 @@ func (s *fakeServer) handle(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		for req := range in {
 			s.cl.mu.Lock()
-			hold := s.hold
+			hold, delay := s.hold, s.delays[req.Op]
 			s.cl.mu.Unlock()
+			if delay > 0 {
+				select { // a slow server, not a synchronisation
+				case <-time.After(delay):
+				case <-fc.gone:
+				}
+			}
 			if hold != nil {
 				select {
 				case <-hold:

@@ -50,8 +50,9 @@ func WithSessionTimeout(d time.Duration) Option {
 
 // WithDialTimeout bounds each attempt to open a websocket to one server and
 // establish or resume the session on it (default DefaultDialTimeout). While
-// it resumes a session, the client bounds an attempt by less when the
-// session timeout is short: see resumeAttemptTimeout.
+// it resumes a session, the client gives the dial and the connect request
+// less when the session timeout is short (see resumeAttemptTimeout); the
+// rest of the handshake (credentials, watches) has the dial timeout.
 func WithDialTimeout(d time.Duration) Option {
 	return func(o *options) { o.dialTimeout = d }
 }

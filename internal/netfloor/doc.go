@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command netfloor measures the floor under coordd's idle-session cost: the
 // CPU that a server spends, on this machine, only to be woken by and read
 // many idle connections' heartbeats, with none of coord's work. It compares
@@ -13,5 +15,6 @@
 // websocket control frame without payload, the size of coord's Go client's
 // heartbeat) on each every -interval, spread as coordload idle-sessions
 // spreads its heartbeats (a share every 20 ms), then prints the server's CPU
-// use, from /proc, over -duration. See docs/benchmarks.md.
+// use, from /proc, over -duration. See docs/benchmarks.md. Linux only
+// (epoll, /proc).
 package main
