@@ -147,6 +147,8 @@ func (s *Server) publish(outcomes []znode.Outcome) {
 		}
 		if o.Closed != 0 {
 			s.sessionClosed(o.Closed, o.Index)
+		} else if e := o.Entry; e != nil && e.Op.Kind == znode.OpCloseSession && e.Op.Expired && o.Result.Err == wire.SessionExpired {
+			s.forgetSession(e.Op.SessionID)
 		}
 		if o.Entry != nil && o.Entry.Op.Kind == znode.OpCreateSession && o.Result.Err == wire.OK && !o.Duplicate {
 			s.sessionCreated(o.Entry.Op.SessionID, time.Duration(o.Entry.Op.TimeoutMs)*time.Millisecond)

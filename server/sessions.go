@@ -120,6 +120,26 @@ func (s *Server) onLeaderChange(isLeader bool) {
 		live[se.ID] = time.Duration(se.TimeoutMs) * time.Millisecond
 	}
 	s.sessions.tracker.ResetAll(live, time.Now())
+	// A session whose create applied after the table was read, but whose
+	// sessionCreated ran before ResetAll, was just dropped from the
+	// tracker: it would never expire. Read the table again; anything
+	// created later finds this server leading and adds itself.
+	for _, se := range s.state.Sessions() {
+		if _, ok := s.sessions.tracker.Deadline(se.ID); !ok {
+			s.sessions.tracker.Touch(se.ID, time.Duration(se.TimeoutMs)*time.Millisecond, time.Now())
+		}
+	}
+}
+
+// forgetSession stops the expiry clock of a session the table does not
+// hold: a close the leader proposed for it failed (a heartbeat that raced
+// with its close brought the tracker entry back). Without this the leader
+// would propose that close again and again.
+func (s *Server) forgetSession(id wire.SessionID) {
+	s.sessions.tracker.Remove(id)
+	s.sessions.mu.Lock()
+	delete(s.sessions.mu.closing, id)
+	s.sessions.mu.Unlock()
 }
 
 // runLeaderDuties expires sessions and reaps TTL and container nodes while
