@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,22 +13,8 @@ import (
 // fails with SessionExpired, and the leader forgets it instead of
 // proposing that close again every request timeout.
 func TestLeaderForgetsASessionItCannotClose(t *testing.T) {
-	s, err := New(Config{DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Close(ctx)
-	})
-	testcluster.WaitFor(t, 30*time.Second, "the server to lead", func() bool {
-		code, _ := testcluster.Get(s.ClientAddr(), "/readyz")
-		return code == 200 && s.sessions.isLeader()
-	})
+	s := startAlone(t)
+	testcluster.WaitFor(t, 30*time.Second, "the server to lead", s.sessions.isLeader)
 	const phantom = wire.SessionID(0x5eed)
 	if _, ok := s.state.Session(phantom); ok {
 		t.Fatal("the phantom session exists")

@@ -2,10 +2,8 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/coord-dev/coord/internal/testcluster"
 	"github.com/coord-dev/coord/internal/wire"
@@ -20,22 +18,7 @@ import (
 // restored to 1736094; CONV then found member 4's digest different at the
 // same applied index).
 func TestStaleSnapshotKeepsTheState(t *testing.T) {
-	s, err := New(Config{DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Close(ctx)
-	})
-	testcluster.WaitFor(t, 30*time.Second, "the server to be ready", func() bool {
-		code, _ := testcluster.Get(s.ClientAddr(), "/readyz")
-		return code == 200
-	})
+	s := startAlone(t)
 	c := testcluster.Connect(t, s.ClientAddr())
 	c.MustCall(wire.Request{Op: wire.OpCreate, Path: "/a", Mode: string(wire.ModePersistent)})
 	var snap bytes.Buffer
