@@ -255,6 +255,11 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 		applied, _, err := follower.Digest()
 		return err == nil && int64(applied) >= last.Zxid
 	})
+	// A connection opened while the restore still sorts out the old ones
+	// is told to resume too (4003): connect once that is done.
+	testcluster.WaitFor(t, 30*time.Second, "the restore to finish", func() bool {
+		return follower.LogContains("snapshot restore: client connections told to resume")
+	})
 	f := testcluster.Connect(t, follower.ClientAddr())
 	f.MustCall(req(wire.OpSync, "/"))
 	ch := f.MustCall(wire.Request{Op: wire.OpChildren, Path: "/snap", Local: true})
