@@ -74,9 +74,10 @@ func (s *Server) touch(id wire.SessionID, timeout time.Duration) {
 	if s.sessions.tracker.Extend(id, now) {
 		return
 	}
-	// Not tracked: closed, or created while this server was becoming leader
-	// (ResetAll may have replaced the tracker's entry). Only a live session
-	// may be added: Touch would bring a closed one back.
+	// Not tracked: closed, or not yet added by sessionCreated or
+	// onLeaderChange. Only a live session may be added: Touch would bring a
+	// closed one back (and should a close race with this, the leader
+	// forgets the entry once that close fails; see forgetSession).
 	if _, ok := s.state.Session(id); ok {
 		s.sessions.tracker.Touch(id, timeout, now)
 	}
