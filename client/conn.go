@@ -99,8 +99,9 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 	// session is alive) must fit in the attempt's share of the time left;
 	// what follows (auth replay, set_watches) has the whole dial timeout.
 	c.mu.Lock()
+	resuming := c.mu.sessionID != 0
 	connectBy, _ := ctx.Deadline()
-	if by := time.Now().Add(resumeAttemptTimeout(c.mu.timeout, len(c.servers))); c.mu.sessionID != 0 && by.Before(connectBy) {
+	if by := time.Now().Add(resumeAttemptTimeout(c.mu.timeout, len(c.servers))); resuming && by.Before(connectBy) {
 		connectBy = by
 	}
 	c.mu.Unlock()
@@ -138,7 +139,6 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 		Password:  c.mu.password,
 		LastZxid:  since,
 	}
-	resuming := c.mu.sessionID != 0
 	c.mu.Unlock()
 	// seen is the largest zxid of this handshake's frames. It becomes the
 	// client's last zxid only once every watch is re-armed: if this attempt

@@ -82,13 +82,7 @@ func (s *Server) peerHeartbeats(ids []wire.SessionID) {
 	}
 	now := time.Now()
 	for _, id := range ids {
-		if s.sessions.tracker.Extend(id, now) {
-			continue
-		}
-		// Not tracked: only a live session may be added (see touch).
-		if info, ok := s.state.Session(id); ok {
-			s.sessions.tracker.Touch(id, time.Duration(info.TimeoutMs)*time.Millisecond, now)
-		}
+		s.heardFrom(id, now)
 	}
 }
 

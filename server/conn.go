@@ -345,7 +345,7 @@ func (c *conn) heartbeat() {
 		c.deadlineSet.Store(ns)
 		_ = c.ws.SetReadDeadline(now.Add(2*t + time.Second))
 	}
-	c.s.touch(id, t)
+	c.s.touch(id)
 }
 
 // writeTimeout bounds one frame's write: a backstop for dead peers (the

@@ -64,22 +64,27 @@ func (st *sessionState) conn(id wire.SessionID) *conn {
 
 func (st *sessionState) isLeader() bool { return st.leader.Load() }
 
-// touch records that session id is alive.
-func (s *Server) touch(id wire.SessionID, timeout time.Duration) {
+// touch records that session id, held by a connection here, is alive.
+func (s *Server) touch(id wire.SessionID) {
 	if !s.sessions.isLeader() {
 		s.sessions.beats.Mark(id)
 		return
 	}
-	now := time.Now()
+	s.heardFrom(id, time.Now())
+}
+
+// heardFrom extends, on the leader, the expiry clock of session id, heard
+// from at now (here or through a follower). A session the tracker does not
+// hold is closed, or not yet added by sessionCreated or onLeaderChange:
+// only a live one may be added, since Touch would bring a closed one back
+// (and should a close race with this, the leader forgets the entry once
+// that close fails; see forgetSession).
+func (s *Server) heardFrom(id wire.SessionID, now time.Time) {
 	if s.sessions.tracker.Extend(id, now) {
 		return
 	}
-	// Not tracked: closed, or not yet added by sessionCreated or
-	// onLeaderChange. Only a live session may be added: Touch would bring a
-	// closed one back (and should a close race with this, the leader
-	// forgets the entry once that close fails; see forgetSession).
-	if _, ok := s.state.Session(id); ok {
-		s.sessions.tracker.Touch(id, timeout, now)
+	if info, ok := s.state.Session(id); ok {
+		s.sessions.tracker.Touch(id, time.Duration(info.TimeoutMs)*time.Millisecond, now)
 	}
 }
 
@@ -116,19 +121,13 @@ func (s *Server) onLeaderChange(isLeader bool) {
 		s.sessions.tracker.ResetAll(nil, time.Now())
 		return
 	}
-	live := map[wire.SessionID]time.Duration{}
+	// Clear the clock, then read the table: a session whose create applies
+	// after the read finds this server leading and adds itself in
+	// sessionCreated, and none added before the read is dropped.
+	now := time.Now()
+	s.sessions.tracker.ResetAll(nil, now)
 	for _, se := range s.state.Sessions() {
-		live[se.ID] = time.Duration(se.TimeoutMs) * time.Millisecond
-	}
-	s.sessions.tracker.ResetAll(live, time.Now())
-	// A session whose create applied after the table was read, but whose
-	// sessionCreated ran before ResetAll, was just dropped from the
-	// tracker: it would never expire. Read the table again; anything
-	// created later finds this server leading and adds itself.
-	for _, se := range s.state.Sessions() {
-		if _, ok := s.sessions.tracker.Deadline(se.ID); !ok {
-			s.sessions.tracker.Touch(se.ID, time.Duration(se.TimeoutMs)*time.Millisecond, time.Now())
-		}
+		s.sessions.tracker.Touch(se.ID, time.Duration(se.TimeoutMs)*time.Millisecond, now)
 	}
 }
 

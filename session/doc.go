@@ -16,11 +16,12 @@
 //     ZooKeeper does.
 //   - A connected server Marks a session in its Heartbeats on every frame
 //     that session sends, and periodically Drains the batch to the leader.
-//   - The leader Touches every session of each batch in its Tracker, asks it
+//   - The leader Extends every session of each batch in its Tracker, asks it
 //     for the Expired sessions, proposes their close, and Removes a session
 //     once its close (or any close) is applied. A new leader, or a restarted
-//     server, calls ResetAll with the whole table so that every session gets
-//     a fresh full timeout before anything expires (DESIGN.md).
+//     server, empties the tracker with ResetAll and Touches every session of
+//     the table (or passes the table to ResetAll), so that every session
+//     gets a fresh full timeout before anything expires (DESIGN.md).
 //
 // # Invariants
 //
