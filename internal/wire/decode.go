@@ -264,6 +264,10 @@ func (d *reqDecoder) request(r *Request, top bool, hasXid, hasOp *bool) error {
 			r.Limit = int(n)
 		case "after":
 			r.After, err = d.string()
+		case "wait_gone":
+			r.WaitGone, err = d.string()
+		case "wait_ms":
+			r.WaitMs, err = d.int()
 		case "ops":
 			r.Ops, err = d.ops()
 		case "type":

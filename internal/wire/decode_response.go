@@ -211,6 +211,11 @@ func (d *reqDecoder) response(r *Response) error {
 			err = d.stringInto((*string)(&r.Event))
 		case "state":
 			err = d.stringInto(&r.State)
+		case "gone":
+			var v bool
+			if v, err = d.bool(); err == nil {
+				r.Gone = v
+			}
 		default:
 			err = d.skip()
 		}

@@ -110,6 +110,9 @@ func (r *Response) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
+	if r.Gone {
+		b = append(b, `,"gone":true`...)
+	}
 	return append(b, '}')
 }
 
@@ -303,6 +306,14 @@ func (r *Request) appendJSON(b []byte, top bool) []byte {
 	if r.After != "" {
 		b = append(b, `,"after":`...)
 		b = appendString(b, r.After)
+	}
+	if r.WaitGone != "" {
+		b = append(b, `,"wait_gone":`...)
+		b = appendString(b, r.WaitGone)
+	}
+	if r.WaitMs != 0 {
+		b = append(b, `,"wait_ms":`...)
+		b = strconv.AppendInt(b, r.WaitMs, 10)
 	}
 	if len(r.Ops) > 0 {
 		b = append(b, `,"ops":[`...)

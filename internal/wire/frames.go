@@ -56,6 +56,12 @@ type Request struct {
 	Ops     []Request // multi
 	Type    string    // remove_watches
 
+	// WaitGone makes a read wait until no node exists at this path (or
+	// WaitMs, capped by the server, has passed), then answers it out of
+	// request order. An extension: docs/protocol.md §13.1.
+	WaitGone string
+	WaitMs   int64
+
 	// auth
 	Scheme     string
 	Credential string
@@ -106,6 +112,7 @@ type Response struct {
 	Children []string
 	ACL      []ACL
 	Results  []Result
+	Gone     bool // a read with WaitGone: the node it waited for is gone
 
 	// pushed frames
 	Type  string

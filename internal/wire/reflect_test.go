@@ -28,6 +28,8 @@ type requestJSON struct {
 	Local             bool            `json:"local,omitempty"`
 	Limit             int             `json:"limit,omitempty"`
 	After             string          `json:"after,omitempty"`
+	WaitGone          string          `json:"wait_gone,omitempty"`
+	WaitMs            int64           `json:"wait_ms,omitempty"`
 	Ops               []requestJSON   `json:"ops,omitempty"`
 	Type              string          `json:"type,omitempty"`
 	Scheme            string          `json:"scheme,omitempty"`
@@ -52,7 +54,7 @@ func (r *Request) toJSON(top bool) (*requestJSON, error) {
 	j := &requestJSON{
 		TimeoutMs: r.TimeoutMs, SessionID: r.SessionID, Password: r.Password, LastZxid: r.LastZxid,
 		Path: r.Path, Mode: r.Mode, TTLMs: r.TTLMs, ACL: r.ACL, Watch: r.Watch, Local: r.Local,
-		Limit: r.Limit, After: r.After, Type: r.Type, Scheme: r.Scheme, Credential: r.Credential,
+		Limit: r.Limit, After: r.After, WaitGone: r.WaitGone, WaitMs: r.WaitMs, Type: r.Type, Scheme: r.Scheme, Credential: r.Credential,
 		Exist: r.ExistWatches, Children: r.ChildWatches, Persistent: r.PersistentWatches,
 		PersistentRecurse: r.RecursiveWatches,
 	}
@@ -120,6 +122,7 @@ func (j *requestJSON) fill(r *Request) error {
 	r.TimeoutMs, r.SessionID, r.Password, r.LastZxid = j.TimeoutMs, j.SessionID, j.Password, j.LastZxid
 	r.Path, r.Mode, r.TTLMs, r.ACL, r.Watch, r.Local = j.Path, j.Mode, j.TTLMs, j.ACL, j.Watch, j.Local
 	r.Limit, r.After, r.Type, r.Scheme, r.Credential = j.Limit, j.After, j.Type, j.Scheme, j.Credential
+	r.WaitGone, r.WaitMs = j.WaitGone, j.WaitMs
 	r.ExistWatches, r.ChildWatches, r.PersistentWatches, r.RecursiveWatches = j.Exist, j.Children, j.Persistent, j.PersistentRecurse
 	r.Version = -1
 	if j.Version != nil {
@@ -175,6 +178,7 @@ type responseJSON struct {
 	Type         string    `json:"type,omitempty"`
 	Event        EventType `json:"event,omitempty"`
 	State        string    `json:"state,omitempty"`
+	Gone         bool      `json:"gone,omitempty"`
 }
 
 // decodeResponseReflect is DecodeResponse done with encoding/json: the
@@ -188,6 +192,7 @@ func decodeResponseReflect(frame []byte) (Response, error) {
 		Xid: j.Xid, Zxid: j.Zxid, Err: j.Err, Msg: j.Msg, SessionID: j.SessionID, Password: j.Password,
 		TimeoutMs: j.TimeoutMs, ServerID: j.ServerID, MaxDataBytes: j.MaxDataBytes, Path: j.Path,
 		Stat: j.Stat, Children: j.Children, ACL: j.ACL, Results: j.Results, Type: j.Type, Event: j.Event, State: j.State,
+		Gone: j.Gone,
 	}
 	if j.Data != nil {
 		r.Data = *j.Data

@@ -135,6 +135,7 @@ func TestResponseGolden(t *testing.T) {
 		WatchEvent(EventNodeDataChanged, "/app/config", 61),
 		SessionEvent("expired", 70),
 		{Xid: 10, Zxid: 1, Err: MarshallingError, Msg: "bad \x01 byte \xff"},
+		{Xid: 11, Zxid: 64, Children: []string{"lock-0000000004"}, Stat: st, Gone: true},
 	}
 	var out strings.Builder
 	for i := range frames {
@@ -148,7 +149,7 @@ func TestResponseGolden(t *testing.T) {
 		}
 		if back.Xid != frames[i].Xid || back.Zxid != frames[i].Zxid || back.Err != frames[i].Err || back.Path != frames[i].Path ||
 			string(back.Data) != string(frames[i].Data) || fmt.Sprint(back.Children) != fmt.Sprint(frames[i].Children) ||
-			(frames[i].Stat != nil && *back.Stat != *frames[i].Stat) || back.Event != frames[i].Event || back.SessionID != frames[i].SessionID {
+			(frames[i].Stat != nil && *back.Stat != *frames[i].Stat) || back.Event != frames[i].Event || back.SessionID != frames[i].SessionID || back.Gone != frames[i].Gone {
 			t.Fatalf("frame %d did not round-trip:\n%+v\n%+v", i, frames[i], back)
 		}
 		out.Write(b)
@@ -179,6 +180,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		{Xid: 6, Op: OpSetWatches, LastZxid: 9, DataWatches: []string{"/a"}, ExistWatches: []string{"/b"}, ChildWatches: []string{"/"},
 			PersistentWatches: []string{"/p"}, RecursiveWatches: []string{"/r"}},
 		{Xid: 7, Op: OpChildren, Path: "/", Watch: true, Local: true, Limit: 10, After: "m"},
+		{Xid: 8, Op: OpChildren, Path: "/l", WaitGone: "/l/lock-0000000003", WaitMs: 2500},
 	}
 	for _, r := range reqs {
 		b, err := r.MarshalJSON()
@@ -343,6 +345,9 @@ func TestRequestAppendJSONMatchesReflect(t *testing.T) {
 			r.Xid, r.TimeoutMs, r.SessionID, r.LastZxid, r.TTLMs = rng.Int64()-rng.Int64(), rng.Int64N(9), SessionID(rng.Uint64()), rng.Int64(), -rng.Int64N(9)
 		}
 		r.Version, r.Watch, r.Local, r.Limit = rng.Int32()-rng.Int32(), rng.IntN(2) == 0, rng.IntN(2) == 0, rng.IntN(3)-1
+		if rng.IntN(2) == 0 {
+			r.WaitGone, r.WaitMs = str(), rng.Int64N(5000)-1
+		}
 		if rng.IntN(2) == 0 {
 			r.Data = []byte(str())
 		}
