@@ -65,6 +65,11 @@ func (s *Server) runApply() {
 			s.fatal(fmt.Errorf("apply: %w", err))
 			return
 		}
+		if len(s.gone) > 0 {
+			s.answerGone(s.gone)
+			clear(s.gone)
+			s.gone = s.gone[:0]
+		}
 		s.metrics.applyBatch.Observe(float64(len(items)))
 		s.metrics.applyLatency.Observe(time.Since(start).Seconds())
 		if applied := s.state.AppliedIndex(); applied-lastCompact >= s.cfg.SnapshotEntries {
@@ -144,6 +149,9 @@ func (s *Server) publish(outcomes []znode.Outcome) {
 		o := &outcomes[i]
 		for _, c := range o.Changes {
 			s.fireWatch(c)
+			if c.Type == wire.EventNodeDeleted && s.parking.n.Load() != 0 {
+				s.gone = s.parking.deleted(c.Path, s.gone)
+			}
 		}
 		if o.Closed != 0 {
 			s.sessionClosed(o.Closed, o.Index)

@@ -51,8 +51,9 @@ type conn struct {
 	done     chan struct{}  // closed when the connection is torn down
 	doneOnce sync.Once
 
-	queued        atomic.Int64 // requests handed to the executor and not yet run
-	pendingWrites atomic.Int64 // writes proposed and not yet answered
+	queued        atomic.Int64  // requests handed to the executor and not yet run
+	parkedReads   []*parkedRead // reads waiting for a deletion; guarded by Server.parking.mu
+	pendingWrites atomic.Int64  // writes proposed and not yet answered
 
 	peerClosed atomic.Bool   // the client sent a close frame
 	readerDone chan struct{} // closed when the reader returns
@@ -118,6 +119,7 @@ func (c *conn) teardown() {
 		close(c.done)
 		_ = c.ws.Close()
 		c.s.watches.RemoveWatcher(c.wid)
+		c.s.parking.dropConn(c)
 		if id := c.session(); id != 0 {
 			c.s.sessions.detach(id, c)
 		}

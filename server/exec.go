@@ -262,6 +262,10 @@ func (c *conn) runReads(reads []*request) {
 	s.state.View(func(v znode.View) {
 		zxid := int64(v.AppliedIndex())
 		for _, r := range reads {
+			if waitsForGone(&r.req) {
+				c.readOrPark(v, r, zxid)
+				continue
+			}
 			c.complete(r, c.read(v, &r.req, zxid))
 		}
 	})

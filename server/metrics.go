@@ -27,6 +27,7 @@ type metrics struct {
 	applyLatency     prometheus.Histogram
 	leaderChanges    prometheus.Counter
 	watchEvents      prometheus.Counter
+	parkedReads      prometheus.Counter
 	sessionsExpired  prometheus.Counter
 
 	mu      sync.Mutex
@@ -62,9 +63,10 @@ func newMetrics(s *Server) *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
 	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_leader_changes_total", Help: "Leader changes seen."})
 	m.watchEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_watch_changes_total", Help: "Changes offered to the watch registry."})
+	m.parkedReads = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_parked_reads_total", Help: "Reads with wait_gone that waited for their node's deletion."})
 	m.sessionsExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "coord_sessions_expired_total", Help: "Sessions this server expired as leader."})
 	m.reg.MustRegister(m.requests, m.latency, m.connections, m.refusedConns, m.slowConsumers, m.fsync, m.proposalBatch, m.groupCommitWaits,
-		m.applyBatch, m.applyLatency, m.leaderChanges, m.watchEvents, m.sessionsExpired,
+		m.applyBatch, m.applyLatency, m.leaderChanges, m.watchEvents, m.parkedReads, m.sessionsExpired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))

@@ -33,6 +33,7 @@ type outbound struct {
 type slot struct {
 	resp wire.Response
 	done bool
+	skip bool // answered out of order instead: release without a frame
 }
 
 func (o *outbound) init(max int) {
@@ -66,7 +67,9 @@ func (o *outbound) complete(sl *slot, resp wire.Response) (overflowed bool) {
 		if !p.done {
 			break
 		}
-		overflowed = o.appendLocked(p.resp) || overflowed
+		if !p.skip {
+			overflowed = o.appendLocked(p.resp) || overflowed
+		}
 		n++
 	}
 	if n > 0 {
@@ -78,6 +81,12 @@ func (o *outbound) complete(sl *slot, resp wire.Response) (overflowed bool) {
 		o.wake()
 	}
 	return overflowed
+}
+
+// skip releases sl without a frame: its request is answered with push.
+func (o *outbound) skip(sl *slot) {
+	sl.skip = true
+	o.complete(sl, wire.Response{})
 }
 
 // push appends a server-pushed frame. It reports true when this call

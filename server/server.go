@@ -56,6 +56,8 @@ type Server struct {
 
 	waiters waitRegistry
 	applied appliedIndex
+	parking parking       // reads waiting for a deletion (waitgone.go)
+	gone    []*parkedRead // parked reads an apply's publish took; apply goroutine only
 
 	// Published raft status, written by the raft goroutine.
 	term     atomic.Uint64
