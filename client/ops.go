@@ -36,9 +36,10 @@ func WithTTL(d time.Duration) CreateOption {
 type ReadOption func(*readOptions)
 
 type readOptions struct {
-	local bool
-	limit int
-	after string
+	local    bool
+	limit    int
+	after    string
+	waitGone string
 }
 
 // Local serves the read from the connected server's applied state rather
@@ -54,6 +55,21 @@ func Local() ReadOption {
 // reads ignore it.
 func Page(limit int, after string) ReadOption {
 	return func(o *readOptions) { o.limit, o.after = limit, after }
+}
+
+// WaitGone makes the read wait, on the server, until no node exists at
+// path (an extension of coord's protocol, §13.1). The server serves the
+// read at once when path does not exist. Otherwise it answers it right
+// after the change that deletes the node, from the state after that change,
+// sparing the round trip of watching path and reading again once woken.
+// It answers anyway, with the node still there, shortly before ctx's
+// deadline (after at most 5 minutes; 30 seconds without a deadline), and a server
+// that predates the extension answers at once: look at the result (is the
+// name still among the Children?) instead of assuming the node is gone.
+// Meanwhile later requests on the connection are answered as usual. The
+// read keeps its consistency: linearizable unless Local.
+func WaitGone(path string) ReadOption {
+	return func(o *readOptions) { o.waitGone = path }
 }
 
 // checkPath wraps a path validation error for op.
@@ -146,7 +162,7 @@ func (c *Client) exists(ctx context.Context, path string, watch bool, opts []Rea
 	if err := checkPath(wire.OpExists, path); err != nil {
 		return false, nil, nil, err
 	}
-	req := readRequest(wire.OpExists, path, watch, opts)
+	req := readRequest(ctx, wire.OpExists, path, watch, opts)
 	var ch chan Event
 	var onReply func(*wire.Response, bool)
 	if watch {
@@ -172,14 +188,26 @@ func (c *Client) exists(ctx context.Context, path string, watch bool, opts []Rea
 }
 
 // readRequest builds a read request with its options.
-func readRequest(op, path string, watch bool, opts []ReadOption) wire.Request {
+func readRequest(ctx context.Context, op, path string, watch bool, opts []ReadOption) wire.Request {
 	var o readOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	r := wire.Request{Op: op, Path: path, Watch: watch, Local: o.local}
+	r := wire.Request{Op: op, Path: path, Watch: watch, Local: o.local, WaitGone: o.waitGone}
 	if op == wire.OpChildren {
 		r.Limit, r.After = o.limit, o.after
+	}
+	if r.WaitGone != "" {
+		// The server answers somewhat before the caller's deadline
+		// (an eighth of the time left, 200 ms at least when there is
+		// time for it): with the state then rather than with the
+		// deadline's error, and without leaving a read nobody waits for
+		// parked on the server.
+		if dl, ok := ctx.Deadline(); ok {
+			left := time.Until(dl)
+			margin := max(left/8, min(left/2, 200*time.Millisecond))
+			r.WaitMs = max((left - margin).Milliseconds(), 1)
+		}
 	}
 	return r
 }
@@ -212,7 +240,7 @@ func (c *Client) get(ctx context.Context, path string, watch bool, opts []ReadOp
 	if err := checkPath(wire.OpGet, path); err != nil {
 		return nil, nil, nil, err
 	}
-	req := readRequest(wire.OpGet, path, watch, opts)
+	req := readRequest(ctx, wire.OpGet, path, watch, opts)
 	var ch chan Event
 	var onReply func(*wire.Response, bool)
 	if watch {
@@ -262,7 +290,7 @@ func (c *Client) children(ctx context.Context, path string, watch bool, opts []R
 	if err := checkPath(wire.OpChildren, path); err != nil {
 		return nil, nil, nil, err
 	}
-	req := readRequest(wire.OpChildren, path, watch, opts)
+	req := readRequest(ctx, wire.OpChildren, path, watch, opts)
 	var ch chan Event
 	var onReply func(*wire.Response, bool)
 	if watch {
@@ -285,7 +313,7 @@ func (c *Client) GetACL(ctx context.Context, path string, opts ...ReadOption) ([
 	if err := checkPath(wire.OpGetACL, path); err != nil {
 		return nil, nil, err
 	}
-	req := readRequest(wire.OpGetACL, path, false, opts)
+	req := readRequest(ctx, wire.OpGetACL, path, false, opts)
 	resp, err := c.do(ctx, &req, nil)
 	if err != nil {
 		return nil, nil, err

@@ -388,3 +388,32 @@ func TestResumeAttemptTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A read that waits asks the server to answer before the caller's
+// deadline, so that the caller gets the state rather than the deadline's
+// error.
+func TestWaitGoneAnswersBeforeTheDeadline(t *testing.T) {
+	if r := readRequest(context.Background(), wire.OpChildren, "/l", false, []ReadOption{WaitGone("/l/a")}); r.WaitGone != "/l/a" || r.WaitMs != 0 {
+		t.Fatalf("no deadline: wait_gone %q wait_ms %d, want the server's default", r.WaitGone, r.WaitMs)
+	}
+	for _, c := range []struct {
+		left     time.Duration
+		min, max int64
+	}{
+		// The lower bounds leave room for a slow machine between
+		// WithTimeout and readRequest.
+		{time.Minute, 50000, 52500}, // an eighth left
+		{time.Second, 600, 800},     // 200 ms left
+		{100 * time.Millisecond, 1, 50},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), c.left)
+		r := readRequest(ctx, wire.OpGet, "/l", false, []ReadOption{WaitGone("/l/a")})
+		cancel()
+		if r.WaitMs < c.min || r.WaitMs > c.max {
+			t.Errorf("%v before the deadline: wait_ms %d, want %d..%d", c.left, r.WaitMs, c.min, c.max)
+		}
+	}
+	if r := readRequest(context.Background(), wire.OpGet, "/l", false, nil); r.WaitGone != "" || r.WaitMs != 0 {
+		t.Fatalf("a plain read waits: %+v", r)
+	}
+}

@@ -1,0 +1,73 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coord-dev/coord/internal/testcluster"
+)
+
+// parkedReads returns the server's count of reads that waited.
+func parkedReads(addr string) string {
+	_, body := testcluster.Get(addr, "/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, "coord_parked_reads_total "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func TestIntegrationWaitGone(t *testing.T) {
+	cl := startCluster(t, 1)
+	addr := cl.ClientAddrs()[0]
+	c := connect(t, cl.ClientAddrs())
+	other := connect(t, cl.ClientAddrs())
+	ctx := integrationCtx(t)
+	mustCreate(t, c, "/w")
+	mustCreate(t, c, "/w/a")
+	mustCreate(t, c, "/w/b")
+
+	type result struct {
+		names []string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		names, _, err := c.Children(ctx, "/w", WaitGone("/w/a"))
+		done <- result{names, err}
+	}()
+	waitFor(t, "the read to wait on the server", func() bool { return parkedReads(addr) == "1" })
+	// The connection serves other requests meanwhile.
+	if _, _, err := c.Get(ctx, "/w/b"); err != nil {
+		t.Fatalf("get while a read waits: %v", err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the read came back before the deletion: %v %v", r.names, r.err)
+	default:
+	}
+	if err := other.Delete(ctx, "/w/a", AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || fmt.Sprint(r.names) != "[b]" {
+		t.Fatalf("after the deletion: %v %v", r.names, r.err)
+	}
+
+	// Already gone: served at once.
+	if names, _, err := c.Children(ctx, "/w", WaitGone("/w/a")); err != nil || fmt.Sprint(names) != "[b]" {
+		t.Fatalf("waiting for a node that is gone: %v %v", names, err)
+	}
+
+	// A node that stays: the answer comes before the caller's deadline,
+	// with the node still there.
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	names, _, err := c.Children(short, "/w", WaitGone("/w/b"))
+	if err != nil || fmt.Sprint(names) != "[b]" {
+		t.Fatalf("a wait that ran out: %v %v", names, err)
+	}
+}
