@@ -143,7 +143,7 @@ func (d *DoubleBarrier) enter(ctx context.Context, t *ticket) error {
 		if err != nil || ok {
 			return err
 		}
-		kids, me, err := t.list(ctx)
+		kids, me, err := t.list(ctx, "")
 		if err != nil {
 			return err
 		}

@@ -404,3 +404,68 @@ func cmpOr(a, b error) error {
 	}
 	return b
 }
+
+// Against a server that predates reads that wait (they come back at once,
+// the blocker still there), waiters fall back to watching their blocker,
+// and the lock stays exclusive and fair.
+func TestMutexWithoutWaitingReads(t *testing.T) {
+	var asked atomic.Int64
+	waitGoneOption = func(string) client.ReadOption {
+		asked.Add(1)
+		return client.Page(0, "") // the defaults: the read does not wait
+	}
+	t.Cleanup(func() { waitGoneOption = client.WaitGone })
+
+	servers := sharedServers(t)
+	ctx := testCtx(t)
+	lockPath := testPath(t, "lock")
+	clients := newClients(t, 4, servers)
+	const total = 200
+	var (
+		acquired  atomic.Int64
+		inside    atomic.Int32
+		tokenMu   sync.Mutex
+		lastToken int64
+		wg        sync.WaitGroup
+	)
+	errc := make(chan error, 2*len(clients))
+	for i, c := range clients {
+		m := NewMutex(c, lockPath)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for acquired.Load() < total {
+				if err := m.Lock(ctx); err != nil {
+					errc <- fmt.Errorf("contender %d: lock: %w", i, err)
+					return
+				}
+				acquired.Add(1)
+				if in := inside.Add(1); in != 1 {
+					errc <- fmt.Errorf("contender %d: %d holders at once", i, in)
+				}
+				tokenMu.Lock()
+				if tok := m.Token(); tok <= lastToken {
+					errc <- fmt.Errorf("contender %d: token %d after %d", i, tok, lastToken)
+				} else {
+					lastToken = tok
+				}
+				tokenMu.Unlock()
+				inside.Add(-1)
+				if err := m.Unlock(ctx); err != nil {
+					errc <- fmt.Errorf("contender %d: unlock: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	// Each wait asks once, then watches: a waiter that asked again and
+	// again instead would spin on the server.
+	if n, w := acquired.Load(), asked.Load(); n < total || w == 0 || w > 3*n {
+		t.Fatalf("%d acquisitions, %d waits", n, w)
+	}
+}

@@ -97,6 +97,10 @@ func (t *ticket) sessionErr() error {
 	return nil
 }
 
+// waitGoneOption is client.WaitGone; a test replaces it to play a server
+// that predates reads that wait.
+var waitGoneOption = client.WaitGone
+
 // blockersFunc returns the participants before kids[me] that keep it
 // waiting, in order; none means it may go ahead.
 type blockersFunc func(kids []child, me int) []child
@@ -111,8 +115,17 @@ type blockersFunc func(kids []child, me int) []child
 // has seen, and deletions are final), but a follower cut off from the
 // leader could serve one that still shows a node whose session the others
 // already expired.
-func (t *ticket) list(ctx context.Context) ([]child, int, error) {
-	names, _, err := t.c.Children(ctx, t.dir)
+//
+// With a blocker's path, the read waits on the server until that node is
+// gone (client.WaitGone), or answers at once when it already is. It stays
+// linearizable: the server answers a waiting read from a state after the
+// deletion, which it learned of after the read arrived.
+func (t *ticket) list(ctx context.Context, blocker string) ([]child, int, error) {
+	var opts []client.ReadOption
+	if blocker != "" {
+		opts = append(opts, waitGoneOption(blocker))
+	}
+	names, _, err := t.c.Children(ctx, t.dir, opts...)
 	switch {
 	case errors.Is(err, client.ErrNoNode):
 		return nil, -1, nil
@@ -125,15 +138,21 @@ func (t *ticket) list(ctx context.Context) ([]child, int, error) {
 	return kids, indexOf(kids, t.name), nil
 }
 
-// wait returns once no participant blocks the ticket's, watching only the
-// last blocker (no herd effect). After every wait it reads the directory
-// again, so it goes ahead only once a read on its live session shows its
-// own node with nothing before it: a session that expired meanwhile
-// (Jepsen's finding on etcd's lock) fails the wait, as does a node deleted
-// behind its back.
+// wait returns once no participant blocks the ticket's, waiting only for
+// the last blocker (no herd effect). It goes ahead only once a read on its
+// live session shows its own node with nothing before it: a session that
+// expired meanwhile (Jepsen's finding on etcd's lock) fails the wait, as
+// does a node deleted behind its back.
+//
+// The reads after the first wait on the server for the last blocker's
+// deletion and answer with the directory as it is then: one message
+// instead of an event and a read's round trip, which is most of what a
+// lock's hand-off costs beyond the delete's fsync. When such a read comes
+// back with the blocker still there (its wait ran out, or the server
+// predates waiting reads), the wait falls back to watching the blocker.
 func (t *ticket) wait(ctx context.Context, blockers blockersFunc) error {
+	kids, me, err := t.list(ctx, "")
 	for {
-		kids, me, err := t.list(ctx)
 		if err != nil {
 			return err
 		}
@@ -147,14 +166,19 @@ func (t *ticket) wait(ctx context.Context, blockers blockersFunc) error {
 		if len(bs) == 0 {
 			return nil
 		}
-		if err := t.waitGone(ctx, join(t.dir, bs[len(bs)-1].name)); err != nil {
-			return err
+		last := bs[len(bs)-1].name
+		kids, me, err = t.list(ctx, join(t.dir, last))
+		if err == nil && me >= 0 && indexOf(kids, last) >= 0 {
+			if err := t.waitGone(ctx, join(t.dir, last)); err != nil {
+				return err
+			}
+			kids, me, err = t.list(ctx, "")
 		}
 	}
 }
 
 // waitGone returns once the node at p is deleted (or when it is already
-// gone). Its read is local: a node it shows gone is gone (deletions are
+// gone): wait's fallback when a read did not wait. Its read is local: a node it shows gone is gone (deletions are
 // final), and one it shows present is watched, so a stale answer costs at
 // most a wake-up.
 func (t *ticket) waitGone(ctx context.Context, p string) error {
