@@ -43,6 +43,9 @@ func (c *conn) runExecutor() {
 		case r := <-c.reqs:
 			batch = append(batch[:0], r)
 		case <-c.done:
+			// The reader proposes writes too (inline): once it is gone,
+			// no write can be added while this waits.
+			<-c.readerDone
 			c.writes.Wait()
 			return
 		}
@@ -55,6 +58,7 @@ func (c *conn) runExecutor() {
 			}
 		}
 		if !c.process(batch) {
+			<-c.readerDone
 			c.writes.Wait()
 			return
 		}

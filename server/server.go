@@ -252,11 +252,32 @@ func (s *Server) Close(ctx context.Context) error {
 			s.closeStop()
 			s.peers.stop()
 			s.wg.Wait()
+			// The raft loop is gone. A request can still slip into its
+			// buffered channels (a send racing with stopc): answer such
+			// requests, or their connections would wait for them forever.
+			drained := make(chan struct{})
+			go s.drainAfterStop(drained)
 			s.conns.wait()
+			close(drained)
 		}
 		err = s.closeStores()
 	})
 	return err
+}
+
+// drainAfterStop answers whatever reaches the raft loop's channels after
+// it stopped, until done closes.
+func (s *Server) drainAfterStop(done <-chan struct{}) {
+	for {
+		select {
+		case p := <-s.propc:
+			p.done(nil, errStopped)
+		case rq := <-s.readc:
+			rq.done(0, errStopped)
+		case <-done:
+			return
+		}
+	}
 }
 
 // closeStop closes stopc (once), stopping every goroutine that could
