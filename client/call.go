@@ -105,9 +105,13 @@ func (c *Client) do(ctx context.Context, req *wire.Request, onReply func(*wire.R
 		// resend the request on every new connection.
 		return nil, opErr(fmt.Errorf("%w: a %d-byte request, more than the %d bytes a frame may hold", ErrBadArguments, len(tail), limit))
 	}
+	// A read that waits on the server takes no slot: it would hold it
+	// for as long as it waits, and enough of them would starve the very
+	// delete they wait for. The server bounds them per connection
+	// instead (it answers the excess at once).
 	cl := &call{
 		op: req.Op, path: req.Path, mode: req.Mode, tail: tail, write: isWrite(req.Op),
-		hasSlot: true, onReply: onReply, done: make(chan struct{}),
+		hasSlot: req.WaitGone == "", onReply: onReply, done: make(chan struct{}),
 	}
 	c.mu.Lock()
 	err = c.usableLocked()
@@ -115,17 +119,21 @@ func (c *Client) do(ctx context.Context, req *wire.Request, onReply func(*wire.R
 	if err != nil {
 		return nil, opErr(err)
 	}
-	select {
-	case c.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, opErr(ctx.Err())
-	case <-c.closing:
-		return nil, opErr(ErrClosed)
+	if cl.hasSlot {
+		select {
+		case c.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, opErr(ctx.Err())
+		case <-c.closing:
+			return nil, opErr(ErrClosed)
+		}
 	}
 	c.mu.Lock()
 	if err := c.usableLocked(); err != nil {
 		c.mu.Unlock()
-		<-c.slots
+		if cl.hasSlot {
+			<-c.slots
+		}
 		return nil, opErr(err)
 	}
 	c.submitLocked(cl)

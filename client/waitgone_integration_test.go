@@ -71,3 +71,30 @@ func TestIntegrationWaitGone(t *testing.T) {
 		t.Fatalf("a wait that ran out: %v %v", names, err)
 	}
 }
+
+// Reads that wait take no slot of the client's in-flight limit: with more
+// of them than slots, the delete they wait for still goes out.
+func TestIntegrationWaitGoneTakesNoSlot(t *testing.T) {
+	cl := startCluster(t, 1)
+	c := connect(t, cl.ClientAddrs(), WithMaxInFlight(2))
+	ctx := integrationCtx(t)
+	mustCreate(t, c, "/s")
+	mustCreate(t, c, "/s/a")
+	const waiters = 4
+	errc := make(chan error, waiters)
+	for range waiters {
+		go func() {
+			_, _, err := c.Children(ctx, "/s", WaitGone("/s/a"))
+			errc <- err
+		}()
+	}
+	waitFor(t, "the reads to wait on the server", func() bool { return parkedReads(cl.ClientAddrs()[0]) == fmt.Sprint(waiters) })
+	if err := c.Delete(ctx, "/s/a", AnyVersion); err != nil {
+		t.Fatalf("delete behind %d waiting reads: %v", waiters, err)
+	}
+	for range waiters {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

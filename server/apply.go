@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +16,10 @@ import (
 // then publishes their effects (watch events, answers, session ends) while
 // reads are held off, so no client sees a response reflecting a zxid before
 // the watch events of that zxid.
+// answerInline is how many parked reads an apply answers itself; more are
+// answered by a goroutine of their own.
+const answerInline = 4
+
 func (s *Server) runApply() {
 	var lastCompact uint64 = s.state.AppliedIndex()
 	for {
@@ -65,8 +70,15 @@ func (s *Server) runApply() {
 			s.fatal(fmt.Errorf("apply: %w", err))
 			return
 		}
-		if len(s.gone) > 0 {
-			s.answerGone(s.gone)
+		if n := len(s.gone); n > 0 {
+			if n <= answerInline {
+				s.answerGone(s.gone)
+			} else {
+				// Many readers waited for one node (an RWMutex's
+				// readers for a writer): answer them off the apply
+				// goroutine, which the next batch waits for.
+				go s.answerGone(slices.Clone(s.gone))
+			}
 			clear(s.gone)
 			s.gone = s.gone[:0]
 		}
@@ -102,7 +114,8 @@ func checkContiguous(applied uint64, items []applyItem) error {
 // delivered; resent, they get their one true result), and those whose
 // session the snapshot no longer has (its close was skipped, and with it
 // the expired frame) or that have none yet. The others keep their
-// connection: nothing they were waiting for was skipped.
+// connection: nothing they were waiting for was skipped, but for the
+// deletions parked reads wait for, which are answered here.
 func (s *Server) restore(r io.Reader) error {
 	err := s.state.Restore(r)
 	if err == nil {
@@ -116,6 +129,7 @@ func (s *Server) restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	s.answerRestored()
 	closed := s.conns.closeIf(s.misledByRestore, closeRestored, "this server restored a snapshot; resume the session")
 	s.log.Info("snapshot restore: client connections told to resume", "closed", closed, "kept", s.conns.count())
 	return nil

@@ -276,7 +276,8 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 
 // A follower that catches up by snapshot keeps the client connections the
 // jump cannot have misled, and sends the others away to resume (4003): one
-// with a watch, and one whose session the snapshot closed.
+// with a watch, and one whose session the snapshot closed. A read waiting
+// for a node that the snapshot no longer has is answered.
 func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
 	// A long election timeout keeps the cut-off follower from giving up on
 	// its leader (and closing every connection) while the others move on.
@@ -293,6 +294,7 @@ func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
 
 	c := testcluster.Connect(t, leader.ClientAddr())
 	c.MustCall(create("/snap", "", wire.ModePersistent))
+	c.MustCall(create("/gone", "", wire.ModePersistent))
 	last := c.MustCall(wire.Request{Op: wire.OpPing})
 	testcluster.WaitFor(t, 30*time.Second, "the follower to apply /snap", func() bool {
 		applied, _, err := follower.Digest()
@@ -307,6 +309,13 @@ func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
 		t.Fatalf("exists /w with a watch: %s", r.Err)
 	}
 	moved := testcluster.Connect(t, follower.ClientAddr())
+	waiter := testcluster.Dial(t, follower.ClientAddr())
+	waiter.Connect(60000)
+	parked := waiter.Send(wire.Request{Op: wire.OpExists, Path: "/gone", WaitGone: "/gone", Local: true, Version: -1})
+	testcluster.WaitFor(t, 30*time.Second, "the read to wait on the follower", func() bool {
+		code, body := testcluster.Get(follower.ClientAddr(), "/metrics")
+		return code == 200 && containsLine(body, "coord_parked_reads_total 1")
+	})
 
 	follower.DropPeers(others...)
 	for _, nd := range cl.Nodes {
@@ -321,6 +330,7 @@ func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
 		t.Fatalf("resume on the leader: %s %s", r.Err, r.Msg)
 	}
 	m2.MustCall(wire.Request{Op: wire.OpClose})
+	c.MustCall(wire.Request{Op: wire.OpDelete, Path: "/gone", Version: -1})
 	var xids []int64
 	for i := 0; i < 600; i++ {
 		xids = append(xids, c.Send(create(fmt.Sprintf("/snap/n%d", i), "", wire.ModePersistent)))
@@ -342,6 +352,11 @@ func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
 		return follower.LogContains("snapshot restore: client connections told to resume")
 	})
 
+	// The deletion was inside the snapshot: the waiting read is answered
+	// all the same, and its connection kept.
+	if r := waiter.Recv(parked); r.Err != wire.NoNode || !r.Gone {
+		t.Fatalf("the read waiting for /gone: %+v", r)
+	}
 	// The plain connection still serves, and sees the state after the jump.
 	if r := plain.MustCall(wire.Request{Op: wire.OpChildren, Path: "/snap", Local: true}); len(r.Children) != 600 {
 		t.Fatalf("the kept connection lists %d of 600 nodes", len(r.Children))

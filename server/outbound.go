@@ -85,7 +85,9 @@ func (o *outbound) complete(sl *slot, resp wire.Response) (overflowed bool) {
 
 // skip releases sl without a frame: its request is answered with push.
 func (o *outbound) skip(sl *slot) {
+	o.mu.Lock()
 	sl.skip = true
+	o.mu.Unlock()
 	o.complete(sl, wire.Response{})
 }
 

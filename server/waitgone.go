@@ -72,12 +72,13 @@ type parking struct {
 }
 
 // park registers pr and starts its timer, which calls expire after wait.
-// It reports false, registering nothing, when the connection is gone
-// (teardown drops a connection's reads under the same lock).
+// It reports false, registering nothing, when the connection has
+// maxParkedPerConn reads waiting or is gone (teardown drops a connection's
+// reads under the same lock).
 func (p *parking) park(pr *parkedRead, wait time.Duration, expire func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pr.c.gone() {
+	if pr.c.gone() || len(pr.c.parkedReads) >= maxParkedPerConn {
 		return false
 	}
 	// The timer's function takes p.mu first, so it finds pr registered.
@@ -152,6 +153,17 @@ func (p *parking) take(pr *parkedRead) bool {
 	return true
 }
 
+// all returns every parked read.
+func (p *parking) all() []*parkedRead {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*parkedRead
+	for _, list := range p.mu.byPath {
+		out = append(out, list...)
+	}
+	return out
+}
+
 // dropConn forgets the reads of a connection that is gone.
 func (p *parking) dropConn(c *conn) {
 	p.mu.Lock()
@@ -163,8 +175,15 @@ func (p *parking) dropConn(c *conn) {
 	}
 }
 
+// maxParkedPerConn bounds the reads one connection may have waiting.
+// Beyond it a read with wait_gone is answered at once, without gone, as
+// by a server that predates waiting reads (the Go client's recipes then
+// watch instead).
+const maxParkedPerConn = 1024
+
 // readOrPark serves r, a read with wait_gone, in view v: at once when its
-// node is gone, else by parking it. It runs inside v.
+// node is gone or the read fails anyway, else by parking it. It runs
+// inside v.
 func (c *conn) readOrPark(v znode.View, r *request, zxid int64) {
 	s := c.s
 	if err := s.checkPath(r.req.WaitGone); err != nil {
@@ -172,39 +191,84 @@ func (c *conn) readOrPark(v znode.View, r *request, zxid int64) {
 		return
 	}
 	if _, err := v.Get(r.req.WaitGone); errors.Is(err, wire.ErrNoNode) {
-		resp := c.read(v, &r.req, zxid)
-		resp.Gone = resp.Err == wire.OK
-		c.complete(r, resp)
+		c.complete(r, goneResponse(v, c.read(v, &r.req, zxid), &r.req))
 		return
 	}
-	wait := time.Duration(r.req.WaitMs) * time.Millisecond
-	if wait <= 0 {
-		wait = waitGoneDefault
+	// A read that fails fails now, not after the wait. The trial sets no
+	// watch; the answer below sets it as the read would.
+	trial := r.req
+	trial.Watch = false
+	if resp := c.read(v, &trial, zxid); !succeeded(&r.req, &resp) {
+		c.complete(r, c.read(v, &r.req, zxid))
+		return
 	}
-	wait = min(wait, waitGoneMax)
+	wait := waitGoneDefault
+	if ms := r.req.WaitMs; ms > 0 {
+		wait = time.Duration(min(ms, waitGoneMax.Milliseconds())) * time.Millisecond
+	}
 	pr := &parkedRead{c: c, r: r}
 	if !s.parking.park(pr, wait, func() { s.waitedTooLong(pr) }) {
+		// Too many waiting already, or the connection is gone.
+		c.complete(r, c.read(v, &r.req, zxid))
 		return
 	}
-	// Later responses must not wait behind this one.
+	// Later responses must not wait behind this one, and it does not count
+	// against max-in-flight while it waits.
+	c.inflight.Add(-1)
 	c.out.skip(r.slot)
 	s.metrics.parkedReads.Inc()
 }
 
-// answerGone answers reads whose node an apply just deleted, from the
-// state after it. It runs on the apply goroutine, after the publish that
-// pushed the batch's events.
+// succeeded reports whether resp answers req without an error: for exists,
+// NoNode is an answer too.
+func succeeded(req *wire.Request, resp *wire.Response) bool {
+	return resp.Err == wire.OK || (req.Op == wire.OpExists && resp.Err == wire.NoNode)
+}
+
+// goneResponse sets resp's gone: the read succeeded and no node is at
+// req's WaitGone in v.
+func goneResponse(v znode.View, resp wire.Response, req *wire.Request) wire.Response {
+	if succeeded(req, &resp) {
+		_, err := v.Get(req.WaitGone)
+		resp.Gone = errors.Is(err, wire.ErrNoNode)
+	}
+	return resp
+}
+
+// answerGone answers reads whose node an apply just deleted, from a state
+// after the deletion. It runs after the publish that pushed the events of
+// the deletion's batch, so every event the answer reflects precedes it.
 func (s *Server) answerGone(due []*parkedRead) {
-	s.state.View(func(v znode.View) {
-		zxid := int64(v.AppliedIndex())
-		for _, pr := range due {
-			if pr.c.gone() {
-				continue
-			}
-			resp := pr.c.read(v, &pr.r.req, zxid)
-			resp.Gone = resp.Err == wire.OK
-			pr.c.answerParked(pr.r, resp)
+	s.state.View(func(v znode.View) { s.answerIn(v, due) })
+}
+
+// answerIn answers parked reads in view v.
+func (s *Server) answerIn(v znode.View, due []*parkedRead) {
+	zxid := int64(v.AppliedIndex())
+	for _, pr := range due {
+		if pr.c.gone() {
+			continue
 		}
+		pr.c.answerParked(pr.r, goneResponse(v, pr.c.read(v, &pr.r.req, zxid), &pr.r.req))
+	}
+}
+
+// answerRestored answers the parked reads whose node a snapshot restore
+// removed: its deletion was inside the snapshot, which publishes no
+// change. It runs on the apply goroutine, right after the restore.
+func (s *Server) answerRestored() {
+	all := s.parking.all()
+	if len(all) == 0 {
+		return
+	}
+	s.state.View(func(v znode.View) {
+		var due []*parkedRead
+		for _, pr := range all {
+			if _, err := v.Get(pr.r.req.WaitGone); errors.Is(err, wire.ErrNoNode) && s.parking.take(pr) {
+				due = append(due, pr)
+			}
+		}
+		s.answerIn(v, due)
 	})
 }
 
@@ -228,19 +292,13 @@ func (s *Server) waitedTooLong(pr *parkedRead) {
 		}
 	}
 	s.state.View(func(v znode.View) {
-		zxid := int64(v.AppliedIndex())
-		resp := c.read(v, &r.req, zxid)
-		if _, err := v.Get(r.req.WaitGone); errors.Is(err, wire.ErrNoNode) {
-			resp.Gone = resp.Err == wire.OK
-		}
-		c.answerParked(r, resp)
+		c.answerParked(r, goneResponse(v, c.read(v, &r.req, int64(v.AppliedIndex())), &r.req))
 	})
 }
 
 // answerParked answers a parked read, out of request order.
 func (c *conn) answerParked(r *request, resp wire.Response) {
 	resp.Xid = r.req.Xid
-	c.inflight.Add(-1)
 	c.s.metrics.observe(r.req.Op, resp.Err, time.Time{})
 	c.push(resp)
 }

@@ -50,4 +50,16 @@ func TestParkingTakesEachReadOnce(t *testing.T) {
 	if p.park(pr, time.Hour, func() {}) || p.n.Load() != 0 {
 		t.Fatalf("a read was parked on a connection that is gone")
 	}
+
+	// One connection parks at most maxParkedPerConn reads.
+	for range maxParkedPerConn {
+		park(c2, "/d")
+	}
+	pr = &parkedRead{c: c2, r: &request{req: wire.Request{WaitGone: "/d"}}}
+	if p.park(pr, time.Hour, func() {}) || p.n.Load() != maxParkedPerConn {
+		t.Fatalf("connection parked more than %d reads (n=%d)", maxParkedPerConn, p.n.Load())
+	}
+	if got := p.deleted("/d", nil); len(got) != maxParkedPerConn || p.n.Load() != 0 || len(c2.parkedReads) != 0 {
+		t.Fatalf("deleted /d took %d, n=%d", len(got), p.n.Load())
+	}
 }

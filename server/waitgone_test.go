@@ -72,6 +72,15 @@ func TestWaitGoneOnAMissingNodeAnswersAtOnce(t *testing.T) {
 	if r := c.Call(waitGone("/l", "no-slash", 0)); r.Err != wire.BadArguments {
 		t.Fatalf("bad wait_gone path: %+v", r)
 	}
+	// A read that fails fails at once, even while the node it waits for
+	// is there.
+	c.MustCall(create("/l/a", "", wire.ModePersistent))
+	if r := c.Call(wire.Request{Op: wire.OpChildren, Path: "/l", Limit: -1, WaitGone: "/l/a", Version: -1}); r.Err != wire.BadArguments {
+		t.Fatalf("children with a negative limit that waits: %+v", r)
+	}
+	if r := c.Call(wire.Request{Op: wire.OpGet, Path: "/nope", WaitGone: "/l/a", Version: -1}); r.Err != wire.NoNode || r.Gone {
+		t.Fatalf("get of a missing node that waits: %+v", r)
+	}
 }
 
 func TestWaitGoneTimesOutWithTheStateThen(t *testing.T) {

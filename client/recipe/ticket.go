@@ -148,8 +148,9 @@ func (t *ticket) list(ctx context.Context, blocker string) ([]child, int, error)
 // deletion and answer with the directory as it is then: one message
 // instead of an event and a read's round trip, which is most of what a
 // lock's hand-off costs beyond the delete's fsync. When such a read comes
-// back with the blocker still there (its wait ran out, or the server
-// predates waiting reads), the wait falls back to watching the blocker.
+// back with the blocker still there (its wait ran out, the connection has
+// too many reads waiting, or the server predates waiting reads), the wait
+// falls back to watching the blocker.
 func (t *ticket) wait(ctx context.Context, blockers blockersFunc) error {
 	kids, me, err := t.list(ctx, "")
 	for {
@@ -178,9 +179,9 @@ func (t *ticket) wait(ctx context.Context, blockers blockersFunc) error {
 }
 
 // waitGone returns once the node at p is deleted (or when it is already
-// gone): wait's fallback when a read did not wait. Its read is local: a node it shows gone is gone (deletions are
-// final), and one it shows present is watched, so a stale answer costs at
-// most a wake-up.
+// gone): wait's fallback when a read did not wait. Its read is local: a
+// node it shows gone is gone (deletions are final), and one it shows
+// present is watched, so a stale answer costs at most a wake-up.
 func (t *ticket) waitGone(ctx context.Context, p string) error {
 	for {
 		_, _, ch, err := t.c.GetW(ctx, p, client.Local())
