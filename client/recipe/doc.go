@@ -19,9 +19,11 @@
 //
 // A participant goes ahead (holds the lock, leads, has a permit) only once
 // a read on its own live session shows its node with nothing before it
-// that blocks it; it re-reads after every wait, so a waiter whose session
+// that blocks it; every wait is such a read, so a waiter whose session
 // expired while it waited fails rather than proceeds. Each lock waiter
-// watches one node (no herd effect); the Semaphore's waiters, Queue takers
+// waits for one node (no herd effect), with a read the server answers
+// right after that node's deletion (client.WaitGone; against a server
+// without it, a watch and a read); the Semaphore's waiters, Queue takers
 // and DoubleBarrier leavers watch the whole directory. The read that lets
 // a participant go ahead is linearizable, so that a server cut off from
 // the others cannot grant a hold on a session they already expired.
