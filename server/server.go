@@ -40,6 +40,7 @@ type Server struct {
 	soleVoter   atomic.Bool  // this server is the cluster's only voter
 	peerHints   atomic.Value // map[uint64]string: peer addresses known before the configuration (joining)
 	db          *pebble.DB
+	pebbleStats *pebbleCollector // pebble's metrics on /metrics
 	rlog        *raftstore.Store
 	state       *znode.Store
 
@@ -132,6 +133,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open pebble: %w", err)
 	}
 	s.db = db
+	s.pebbleStats = newPebbleCollector(db)
+	s.metrics.reg.MustRegister(s.pebbleStats)
 	ok := false
 	defer func() {
 		if !ok {
@@ -290,6 +293,9 @@ func (s *Server) closeStores() error {
 		errs = append(errs, s.state.Close())
 	}
 	if s.db != nil {
+		if s.pebbleStats != nil {
+			s.pebbleStats.close()
+		}
 		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
