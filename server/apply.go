@@ -129,6 +129,8 @@ func (s *Server) restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	// Connections accepted from now on only ever see the new state.
+	s.restores.Add(1)
 	s.answerRestored()
 	closed := s.conns.closeIf(s.misledByRestore, closeRestored, "this server restored a snapshot; resume the session")
 	s.log.Info("snapshot restore: client connections told to resume", "closed", closed, "kept", s.conns.count())
@@ -141,7 +143,13 @@ func (s *Server) restore(r io.Reader) error {
 // exclusively, so every watch set against the old state is counted here;
 // and a write counted in flight only after this check was proposed after
 // the restore, so its entry cannot be inside the snapshot.
+//
+// A connection accepted after the state was replaced saw nothing else: it
+// is kept, even while its connect is still on its way.
 func (s *Server) misledByRestore(c *conn) bool {
+	if c.restores == s.restores.Load() {
+		return false
+	}
 	id := c.session()
 	if id == 0 || c.pendingWrites.Load() != 0 || s.watches.Count(c.wid) != 0 {
 		return true

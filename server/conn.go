@@ -55,6 +55,7 @@ type conn struct {
 	parkedReads   []*parkedRead // reads waiting for a deletion; guarded by Server.parking.mu
 	pendingWrites atomic.Int64  // writes proposed and not yet answered
 
+	restores   uint64        // snapshot restores done before the connection was accepted
 	peerClosed atomic.Bool   // the client sent a close frame
 	readerDone chan struct{} // closed when the reader returns
 	writerDone chan struct{} // closed when the writer returns
@@ -154,6 +155,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s:          s,
 		ws:         ws,
 		ip:         ip,
+		restores:   s.restores.Load(),
 		reqs:       make(chan *request, s.cfg.MaxInFlight+8),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),

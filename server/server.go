@@ -55,10 +55,11 @@ type Server struct {
 	applyc   chan []applyItem
 	restorec chan restoreRequest
 
-	waiters waitRegistry
-	applied appliedIndex
-	parking parking       // reads waiting for a deletion (waitgone.go)
-	gone    []*parkedRead // parked reads an apply's publish took; apply goroutine only
+	waiters  waitRegistry
+	applied  appliedIndex
+	parking  parking       // reads waiting for a deletion (waitgone.go)
+	restores atomic.Uint64 // snapshot restores completed (apply.go)
+	gone     []*parkedRead // parked reads an apply's publish took; apply goroutine only
 
 	// Published raft status, written by the raft goroutine.
 	term     atomic.Uint64

@@ -68,3 +68,19 @@ func TestCheckContiguous(t *testing.T) {
 		}
 	}
 }
+
+// A connection accepted after a restore replaced the state is never sent
+// away by that restore's sweep, even before its connect arrives; one
+// accepted before it is, when it has no session yet.
+func TestRestoreKeepsConnectionsAcceptedAfterIt(t *testing.T) {
+	s := startAlone(t)
+	before := &conn{s: s, restores: s.restores.Load()}
+	s.restores.Add(1) // the restore replaced the state
+	after := &conn{s: s, restores: s.restores.Load()}
+	if !s.misledByRestore(before) {
+		t.Error("a connection without a session accepted before the restore is kept")
+	}
+	if s.misledByRestore(after) {
+		t.Error("a connection accepted after the restore is sent away")
+	}
+}
