@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -124,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s.role.Store("follower")
 
 	s.disk = &diskGuard{dir: cfg.DataDir, minFree: uint64(cfg.MinFreeBytes)}
-	opts := &pebble.Options{Logger: pebbleLogger{s}}
+	opts := &pebble.Options{Logger: pebbleLogger{s}, EventListener: &pebble.EventListener{BackgroundError: s.pebbleBackgroundError}}
 	znode.TunePebble(opts)
 	if cfg.TestHooks {
 		opts.FS = s.disk.faultFS()
@@ -348,6 +349,22 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	err := fmt.Errorf("storage: "+format, args...)
 	l.s.fatal(err)
 	select {} // the process exits on Done; never let the commit report success
+}
+
+// pebbleBackgroundError handles an error of pebble's background work
+// (flushes, compactions). Pebble only logs them and tries again; a flush
+// that cannot sync its table then never completes, memtables pile up and
+// every later commit stalls, so a server whose disk fails this way would
+// hang instead of stopping. An I/O error stops the server, as a failed
+// WAL sync does (pebbleLogger.Fatalf). A full disk does not: the disk
+// guard stalls writes until space is freed (disk.go), and the flush is
+// retried then.
+func (s *Server) pebbleBackgroundError(err error) {
+	s.log.Error("background error: "+err.Error(), "component", "pebble")
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, pebble.ErrCancelledCompaction) {
+		return
+	}
+	s.fatal(fmt.Errorf("storage: pebble background work failed: %w", err))
 }
 
 // waitStopped returns a context cancelled when the server stops.
