@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +58,7 @@ type parkedRead struct {
 	// Guarded by parking.mu:
 	taken bool // out of the registry: answered, expired or dropped
 	ci    int  // index in c.parkedReads
+	pi    int  // index in parking.mu.byPath[WaitGone]
 }
 
 // parking holds the parked reads by the path they wait for, and by
@@ -87,6 +87,7 @@ func (p *parking) park(pr *parkedRead, wait time.Duration, expire func()) bool {
 		p.mu.byPath = map[string][]*parkedRead{}
 	}
 	path := pr.r.req.WaitGone
+	pr.pi = len(p.mu.byPath[path])
 	p.mu.byPath[path] = append(p.mu.byPath[path], pr)
 	c := pr.c
 	pr.ci = len(c.parkedReads)
@@ -115,17 +116,24 @@ func (p *parking) takeLocked(pr *parkedRead) bool {
 	return true
 }
 
-// unlinkLocked removes pr from the list of the path it waits for.
+// unlinkLocked removes pr from the list of the path it waits for, in
+// constant time: many readers may wait for one node (an RWMutex's for its
+// writer), and their timers run out together.
 func (p *parking) unlinkLocked(pr *parkedRead) {
 	path := pr.r.req.WaitGone
 	list := p.mu.byPath[path]
-	if i := slices.Index(list, pr); i >= 0 {
-		list = slices.Delete(list, i, i+1)
+	last := len(list) - 1
+	if pr.pi > last || list[pr.pi] != pr {
+		return
 	}
-	if len(list) == 0 {
+	moved := list[last]
+	list[pr.pi] = moved
+	moved.pi = pr.pi
+	list[last] = nil
+	if last == 0 {
 		delete(p.mu.byPath, path)
 	} else {
-		p.mu.byPath[path] = list
+		p.mu.byPath[path] = list[:last]
 	}
 }
 

@@ -51,6 +51,16 @@ func TestParkingTakesEachReadOnce(t *testing.T) {
 		t.Fatalf("a read was parked on a connection that is gone")
 	}
 
+	// Reads taken out of the middle of a path's list leave the others
+	// there.
+	e1, e2, e3 := park(c2, "/e"), park(c2, "/e"), park(c2, "/e")
+	if !p.take(e1) || !p.take(e3) {
+		t.Fatal("taking parked reads failed")
+	}
+	if got := p.deleted("/e", nil); len(got) != 1 || got[0] != e2 || p.n.Load() != 0 {
+		t.Fatalf("deleted /e took %v, want the one left (n=%d)", got, p.n.Load())
+	}
+
 	// One connection parks at most maxParkedPerConn reads.
 	for range maxParkedPerConn {
 		park(c2, "/d")
