@@ -20,8 +20,9 @@ import (
 // Such a read is served as any read first. When the node it waits for
 // exists in that view, the read is parked here instead of answered; the
 // next apply that deletes the node answers it from the state after its
-// batch, and a timer answers it with the state then if the deletion does
-// not come within its wait. Either answer is pushed, out of request order.
+// batch (as does a snapshot restore whose state lacks the node), and a
+// timer answers it with the state then if the deletion does not come
+// within its wait. Either answer is pushed, out of request order.
 //
 // Registering inside the view and taking the read out in publish (which
 // runs under the store's write lock) make the two atomic: a deletion
