@@ -28,17 +28,51 @@ func TestMutexSixteenContendersOnThreeServers(t *testing.T) {
 	if _, _, err := clients[0].Create(ctx, "/guarded", []byte("0"), client.ModePersistent); err != nil {
 		t.Fatal(err)
 	}
+	var guarded atomic.Int64
+	contend(t, ctx, clients, lockPath, 1000, func(c *client.Client, m *Mutex, n int64) error {
+		if n%10 != 0 {
+			return nil
+		}
+		// Read, then write on condition that the lock is still held: no
+		// other holder can slip in between.
+		data, st, err := c.Get(ctx, "/guarded")
+		if err == nil {
+			v, _ := strconv.Atoi(string(data))
+			_, err = m.Do(ctx, client.Ops().Set("/guarded", []byte(strconv.Itoa(v+1)), st.Version))
+		}
+		if err != nil {
+			return fmt.Errorf("guarded write: %w", err)
+		}
+		guarded.Add(1)
+		return nil
+	})
+	data, _, err := clients[0].Get(ctx, "/guarded")
+	if err != nil || string(data) != strconv.FormatInt(guarded.Load(), 10) {
+		t.Fatalf("guarded counter %q after %d guarded writes (%v)", data, guarded.Load(), err)
+	}
+	names, _, err := clients[0].Children(ctx, lockPath)
+	if err != nil || len(names) != 0 {
+		t.Fatalf("lock nodes left: %v %v", names, err)
+	}
+}
 
-	const total = 1000
+// contend runs a contender per client, each looping Lock, hold, Unlock on
+// the lock at lockPath until total acquisitions are made in all, and fails
+// t if two ever hold it at once (a counter checked inside the critical
+// section) or a fencing token does not increase. hold, when not nil, runs
+// inside the critical section with the acquisition's number. It returns
+// the number of acquisitions.
+func contend(t *testing.T, ctx context.Context, clients []*client.Client, lockPath string, total int64,
+	hold func(c *client.Client, m *Mutex, n int64) error) int64 {
+	t.Helper()
 	var (
 		acquired  atomic.Int64
 		inside    atomic.Int32
 		tokenMu   sync.Mutex
 		lastToken int64
-		guarded   int
 		wg        sync.WaitGroup
 	)
-	errc := make(chan error, len(clients))
+	errc := make(chan error, 4*len(clients))
 	for i, c := range clients {
 		m := NewMutex(c, lockPath)
 		wg.Add(1)
@@ -53,27 +87,16 @@ func TestMutexSixteenContendersOnThreeServers(t *testing.T) {
 				if in := inside.Add(1); in != 1 {
 					errc <- fmt.Errorf("contender %d: %d holders at once", i, in)
 				}
-				tok := m.Token()
 				tokenMu.Lock()
-				if tok <= lastToken {
+				if tok := m.Token(); tok <= lastToken {
 					errc <- fmt.Errorf("contender %d: token %d after %d", i, tok, lastToken)
+				} else {
+					lastToken = tok
 				}
-				lastToken = tok
 				tokenMu.Unlock()
-				if n%10 == 0 {
-					// Read, then write on condition that the lock is
-					// still held: no other holder can slip in between.
-					data, st, err := c.Get(ctx, "/guarded")
-					if err == nil {
-						v, _ := strconv.Atoi(string(data))
-						_, err = m.Do(ctx, client.Ops().Set("/guarded", []byte(strconv.Itoa(v+1)), st.Version))
-					}
-					if err != nil {
-						errc <- fmt.Errorf("contender %d: guarded write: %w", i, err)
-					} else {
-						tokenMu.Lock()
-						guarded++
-						tokenMu.Unlock()
+				if hold != nil {
+					if err := hold(c, m, n); err != nil {
+						errc <- fmt.Errorf("contender %d: %w", i, err)
 					}
 				}
 				inside.Add(-1)
@@ -89,17 +112,11 @@ func TestMutexSixteenContendersOnThreeServers(t *testing.T) {
 	for err := range errc {
 		t.Error(err)
 	}
-	if n := acquired.Load(); n < total {
-		t.Fatalf("%d acquisitions", n)
+	n := acquired.Load()
+	if n < total {
+		t.Fatalf("%d acquisitions of %d", n, total)
 	}
-	data, _, err := clients[0].Get(ctx, "/guarded")
-	if err != nil || string(data) != strconv.Itoa(guarded) {
-		t.Fatalf("guarded counter %q after %d guarded writes (%v)", data, guarded, err)
-	}
-	names, _, err := clients[0].Children(ctx, lockPath)
-	if err != nil || len(names) != 0 {
-		t.Fatalf("lock nodes left: %v %v", names, err)
-	}
+	return n
 }
 
 // A holder whose session expires (its client is cut off from the cluster
@@ -417,55 +434,10 @@ func TestMutexWithoutWaitingReads(t *testing.T) {
 	t.Cleanup(func() { waitGoneOption = client.WaitGone })
 
 	servers := sharedServers(t)
-	ctx := testCtx(t)
-	lockPath := testPath(t, "lock")
-	clients := newClients(t, 4, servers)
-	const total = 200
-	var (
-		acquired  atomic.Int64
-		inside    atomic.Int32
-		tokenMu   sync.Mutex
-		lastToken int64
-		wg        sync.WaitGroup
-	)
-	errc := make(chan error, 2*len(clients))
-	for i, c := range clients {
-		m := NewMutex(c, lockPath)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for acquired.Load() < total {
-				if err := m.Lock(ctx); err != nil {
-					errc <- fmt.Errorf("contender %d: lock: %w", i, err)
-					return
-				}
-				acquired.Add(1)
-				if in := inside.Add(1); in != 1 {
-					errc <- fmt.Errorf("contender %d: %d holders at once", i, in)
-				}
-				tokenMu.Lock()
-				if tok := m.Token(); tok <= lastToken {
-					errc <- fmt.Errorf("contender %d: token %d after %d", i, tok, lastToken)
-				} else {
-					lastToken = tok
-				}
-				tokenMu.Unlock()
-				inside.Add(-1)
-				if err := m.Unlock(ctx); err != nil {
-					errc <- fmt.Errorf("contender %d: unlock: %w", i, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Error(err)
-	}
+	n := contend(t, testCtx(t), newClients(t, 4, servers), testPath(t, "lock"), 200, nil)
 	// Each wait asks once, then watches: a waiter that asked again and
 	// again instead would spin on the server.
-	if n, w := acquired.Load(), asked.Load(); n < total || w == 0 || w > 3*n {
+	if w := asked.Load(); w == 0 || w > 3*n {
 		t.Fatalf("%d acquisitions, %d waits", n, w)
 	}
 }
