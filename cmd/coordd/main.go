@@ -180,7 +180,20 @@ func run(c *cli.Context) error {
 		cfg.Logger.Info("stopping", "signal", sig.String())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return srv.Close(ctx)
+		// Close waits for every goroutine, and one stuck in a storage that
+		// no longer answers would hold it forever: exit anyway after the
+		// grace period. Every acknowledged write is on disk already.
+		closed := make(chan error, 1)
+		go func() { closed <- srv.Close(ctx) }()
+		select {
+		case err := <-closed:
+			return err
+		case <-time.After(15 * time.Second):
+			cfg.Logger.Error("did not stop within 15s of the signal; exiting without a clean shutdown")
+			fmt.Fprintln(os.Stderr, "coordd: did not stop in time")
+			os.Exit(1)
+			return nil
+		}
 	case ferr := <-srv.Done():
 		if errors.Is(ferr, server.ErrRemoved) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
