@@ -60,14 +60,17 @@ func Page(limit int, after string) ReadOption {
 // WaitGone makes the read wait, on the server, until no node exists at
 // path (an extension of coord's protocol, §13.1). The server serves the
 // read at once when path does not exist. Otherwise it answers it right
-// after the change that deletes the node, from the state after that change,
-// sparing the round trip of watching path and reading again once woken.
-// It answers anyway, with the node still there, shortly before ctx's
-// deadline (after at most 5 minutes; 30 seconds without a deadline), and a server
-// that predates the extension answers at once: look at the result (is the
-// name still among the Children?) instead of assuming the node is gone.
-// Meanwhile later requests on the connection are answered as usual. The
-// read keeps its consistency: linearizable unless Local.
+// after the change that deletes the node, from the state after that
+// change, sparing the round trip of watching path and reading again once
+// woken. It answers anyway, with the node still there, shortly before
+// ctx's deadline (after at most 5 minutes; 30 seconds without a
+// deadline), and a server that predates the extension answers at once:
+// look at the result (is the name still among the Children?) instead of
+// assuming the node is gone. Meanwhile later requests on the connection
+// are answered as usual. The read keeps its consistency: linearizable
+// unless Local. It takes none of the client's in-flight slots
+// (WithMaxInFlight); a server lets 1,024 reads wait per connection and
+// answers more at once.
 func WaitGone(path string) ReadOption {
 	return func(o *readOptions) { o.waitGone = path }
 }

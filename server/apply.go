@@ -12,14 +12,14 @@ import (
 	"github.com/coord-dev/coord/znode"
 )
 
-// runApply is the apply goroutine: it applies committed entries in log order,
-// then publishes their effects (watch events, answers, session ends) while
-// reads are held off, so no client sees a response reflecting a zxid before
-// the watch events of that zxid.
 // answerInline is how many parked reads an apply answers itself; more are
 // answered by a goroutine of their own.
 const answerInline = 4
 
+// runApply is the apply goroutine: it applies committed entries in log order,
+// then publishes their effects (watch events, answers, session ends) while
+// reads are held off, so no client sees a response reflecting a zxid before
+// the watch events of that zxid.
 func (s *Server) runApply() {
 	var lastCompact uint64 = s.state.AppliedIndex()
 	for {
