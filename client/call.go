@@ -18,11 +18,11 @@ type call struct {
 	xid      int64
 	op       string
 	path     string
-	mode     string // add_watch: the watch mode
-	tail     []byte // the request's JSON after `{"xid":0`; see marshalTail
-	write    bool   // applied through raft: exactly-once, outcome may be unknown
-	internal bool   // made by the client (ping, close): never resent
-	hasSlot  bool   // holds a token of Client.slots
+	mode     string        // add_watch: the watch mode
+	tail     []byte        // the request's JSON after `{"xid":0`; see marshalTail
+	write    bool          // applied through raft: exactly-once, outcome may be unknown
+	internal bool          // made by the client (ping, close): never resent
+	slot     chan struct{} // the pool it holds a token of (Client.slots or waitSlots), or nil
 
 	// onReply, when set, runs in the goroutine that reads the answer, with
 	// Client.mu held, before done is closed; abandoned says whether the
@@ -105,13 +105,16 @@ func (c *Client) do(ctx context.Context, req *wire.Request, onReply func(*wire.R
 		// resend the request on every new connection.
 		return nil, opErr(fmt.Errorf("%w: a %d-byte request, more than the %d bytes a frame may hold", ErrBadArguments, len(tail), limit))
 	}
-	// A read that waits on the server takes no slot: it would hold it
-	// for as long as it waits, and enough of them would starve the very
-	// delete they wait for. The server bounds them per connection
-	// instead (it answers the excess at once).
+	// A read that waits on the server takes a slot of its own pool: it
+	// holds it for as long as it waits, and enough of them in the common
+	// pool would starve the very delete they wait for.
+	slot := c.slots
+	if req.WaitGone != "" {
+		slot = c.waitSlots
+	}
 	cl := &call{
 		op: req.Op, path: req.Path, mode: req.Mode, tail: tail, write: isWrite(req.Op),
-		hasSlot: req.WaitGone == "", onReply: onReply, done: make(chan struct{}),
+		slot: slot, onReply: onReply, done: make(chan struct{}),
 	}
 	c.mu.Lock()
 	err = c.usableLocked()
@@ -119,21 +122,17 @@ func (c *Client) do(ctx context.Context, req *wire.Request, onReply func(*wire.R
 	if err != nil {
 		return nil, opErr(err)
 	}
-	if cl.hasSlot {
-		select {
-		case c.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, opErr(ctx.Err())
-		case <-c.closing:
-			return nil, opErr(ErrClosed)
-		}
+	select {
+	case slot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, opErr(ctx.Err())
+	case <-c.closing:
+		return nil, opErr(ErrClosed)
 	}
 	c.mu.Lock()
 	if err := c.usableLocked(); err != nil {
 		c.mu.Unlock()
-		if cl.hasSlot {
-			<-c.slots
-		}
+		<-slot
 		return nil, opErr(err)
 	}
 	c.submitLocked(cl)
@@ -183,8 +182,8 @@ func (c *Client) completeLocked(cl *call, resp *wire.Response, err error) {
 		return
 	}
 	delete(c.mu.pending, cl.xid)
-	if cl.hasSlot {
-		<-c.slots
+	if cl.slot != nil {
+		<-cl.slot
 	}
 	if resp != nil {
 		if cl.onReply != nil {

@@ -25,8 +25,12 @@ type Client struct {
 	dialer  *websocket.Dialer
 
 	// slots holds one token per request queued or sent and not yet
-	// answered (pings and close included): at most opts.maxInFlight.
-	slots chan struct{}
+	// answered (close included): at most opts.maxInFlight. waitSlots
+	// does the same for reads that wait on the server (WaitGone), at most
+	// maxWaitingReads, so that they never hold up other requests. The
+	// two bound what a connection's send queue must hold.
+	slots     chan struct{}
+	waitSlots chan struct{}
 	// closing is closed when Close starts.
 	closing chan struct{}
 	// stopRun cancels the manager goroutine's context.
@@ -165,6 +169,7 @@ func newClient(servers []string, opts []Option) (*Client, error) {
 		log:        o.logger,
 		dialer:     &websocket.Dialer{HandshakeTimeout: o.dialTimeout},
 		slots:      make(chan struct{}, o.maxInFlight),
+		waitSlots:  make(chan struct{}, maxWaitingReads),
 		closing:    make(chan struct{}),
 		newSession: make(chan struct{}, 1),
 	}
@@ -225,7 +230,7 @@ func (c *Client) sendClose(timeout <-chan time.Time) {
 		<-c.slots
 		return
 	}
-	cl := &call{op: wire.OpClose, tail: closeTail, internal: true, hasSlot: true, done: make(chan struct{})}
+	cl := &call{op: wire.OpClose, tail: closeTail, internal: true, slot: c.slots, done: make(chan struct{})}
 	c.submitLocked(cl)
 	c.mu.Unlock()
 	select {

@@ -217,7 +217,7 @@ func (c *Client) handshake(life context.Context, server string) (*conn, *handsha
 	cn := &conn{
 		ws:           ws,
 		server:       server,
-		sendq:        make(chan *call, c.opts.maxInFlight),
+		sendq:        make(chan *call, c.opts.maxInFlight+maxWaitingReads),
 		readTimeout:  timeout * 2 / 3,
 		pingInterval: timeout / 3,
 		dead:         make(chan struct{}),

@@ -69,8 +69,8 @@ func Page(limit int, after string) ReadOption {
 // assuming the node is gone. Meanwhile later requests on the connection
 // are answered as usual. The read keeps its consistency: linearizable
 // unless Local. It takes none of the client's in-flight slots
-// (WithMaxInFlight); a server lets 1,024 reads wait per connection and
-// answers more at once.
+// (WithMaxInFlight): waiting reads have a pool of their own, of 1,024, as
+// many as a server lets wait on one connection.
 func WaitGone(path string) ReadOption {
 	return func(o *readOptions) { o.waitGone = path }
 }

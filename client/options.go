@@ -18,6 +18,10 @@ const (
 	// DefaultMaxInFlight is the default and largest number of requests in
 	// flight on a connection: the server's own limit.
 	DefaultMaxInFlight = 1024
+	// maxWaitingReads bounds the reads waiting on the server (WaitGone),
+	// which do not count against the in-flight limit: the server lets as
+	// many wait on one connection.
+	maxWaitingReads = 1024
 )
 
 // Option configures Connect.
@@ -65,7 +69,8 @@ func WithLogger(l *slog.Logger) Option {
 // WithMaxInFlight bounds the number of requests sent and not yet answered
 // (default and maximum DefaultMaxInFlight, the server's own limit). A request
 // beyond it waits, as long as its context allows, for an earlier one to be
-// answered.
+// answered. Reads that wait on the server (WaitGone) are not counted: they
+// have a pool of their own, of 1,024.
 func WithMaxInFlight(n int) Option {
 	return func(o *options) { o.maxInFlight = n }
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -73,7 +74,8 @@ func TestIntegrationWaitGone(t *testing.T) {
 }
 
 // Reads that wait take no slot of the client's in-flight limit: with more
-// of them than slots, the delete they wait for still goes out.
+// of them than slots, the delete they wait for still goes out, also after
+// they were all resent on a new connection.
 func TestIntegrationWaitGoneTakesNoSlot(t *testing.T) {
 	cl := startCluster(t, 1)
 	c := connect(t, cl.ClientAddrs(), WithMaxInFlight(2))
@@ -89,6 +91,15 @@ func TestIntegrationWaitGoneTakesNoSlot(t *testing.T) {
 		}()
 	}
 	waitFor(t, "the reads to wait on the server", func() bool { return parkedReads(cl.ClientAddrs()[0]) == fmt.Sprint(waiters) })
+	// A new connection gets all of them at once (they are resent before
+	// its writer runs): its send queue must hold them besides the slots.
+	c.mu.Lock()
+	cn := c.mu.conn
+	c.mu.Unlock()
+	cn.kill(errors.New("test: connection cut"))
+	waitFor(t, "the reads to wait again after the reconnect", func() bool {
+		return parkedReads(cl.ClientAddrs()[0]) == fmt.Sprint(2*waiters)
+	})
 	if err := c.Delete(ctx, "/s/a", AnyVersion); err != nil {
 		t.Fatalf("delete behind %d waiting reads: %v", waiters, err)
 	}
