@@ -4,22 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/coord-dev/coord/internal/testcluster"
 )
 
-// parkedReads returns the server's count of reads that waited.
-func parkedReads(addr string) string {
-	_, body := testcluster.Get(addr, "/metrics")
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, "coord_parked_reads_total "); ok {
-			return v
-		}
+// parkedReads returns the server's count of reads that waited, -1 when
+// /metrics cannot be read.
+func parkedReads(addr string) float64 {
+	m, err := testcluster.Metrics(addr)
+	if err != nil {
+		return -1
 	}
-	return ""
+	return m["coord_parked_reads_total"]
 }
 
 func TestIntegrationWaitGone(t *testing.T) {
@@ -41,7 +39,7 @@ func TestIntegrationWaitGone(t *testing.T) {
 		names, _, err := c.Children(ctx, "/w", WaitGone("/w/a"))
 		done <- result{names, err}
 	}()
-	waitFor(t, "the read to wait on the server", func() bool { return parkedReads(addr) == "1" })
+	waitFor(t, "the read to wait on the server", func() bool { return parkedReads(addr) == 1 })
 	// The connection serves other requests meanwhile.
 	if _, _, err := c.Get(ctx, "/w/b"); err != nil {
 		t.Fatalf("get while a read waits: %v", err)
@@ -90,7 +88,7 @@ func TestIntegrationWaitGoneTakesNoSlot(t *testing.T) {
 			errc <- err
 		}()
 	}
-	waitFor(t, "the reads to wait on the server", func() bool { return parkedReads(cl.ClientAddrs()[0]) == fmt.Sprint(waiters) })
+	waitFor(t, "the reads to wait on the server", func() bool { return parkedReads(cl.ClientAddrs()[0]) == waiters })
 	// A new connection gets all of them at once (they are resent before
 	// its writer runs): its send queue must hold them besides the slots.
 	c.mu.Lock()
@@ -98,7 +96,7 @@ func TestIntegrationWaitGoneTakesNoSlot(t *testing.T) {
 	c.mu.Unlock()
 	cn.kill(errors.New("test: connection cut"))
 	waitFor(t, "the reads to wait again after the reconnect", func() bool {
-		return parkedReads(cl.ClientAddrs()[0]) == fmt.Sprint(2*waiters)
+		return parkedReads(cl.ClientAddrs()[0]) == 2*waiters
 	})
 	if err := c.Delete(ctx, "/s/a", AnyVersion); err != nil {
 		t.Fatalf("delete behind %d waiting reads: %v", waiters, err)

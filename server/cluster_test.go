@@ -313,8 +313,8 @@ func TestSnapshotRestoreClosesOnlyMisledConnections(t *testing.T) {
 	waiter.Connect(60000)
 	parked := waiter.Send(wire.Request{Op: wire.OpExists, Path: "/gone", WaitGone: "/gone", Local: true, Version: -1})
 	testcluster.WaitFor(t, 30*time.Second, "the read to wait on the follower", func() bool {
-		code, body := testcluster.Get(follower.ClientAddr(), "/metrics")
-		return code == 200 && containsLine(body, "coord_parked_reads_total 1")
+		m, err := testcluster.Metrics(follower.ClientAddr())
+		return err == nil && m["coord_parked_reads_total"] == 1
 	})
 
 	follower.DropPeers(others...)

@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/coord-dev/coord/internal/testcluster"
@@ -12,23 +10,11 @@ import (
 // metricValues returns the unlabelled samples of a /metrics page.
 func metricValues(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	code, body := testcluster.Get(addr, "/metrics")
-	if code != 200 {
-		t.Fatalf("GET /metrics: %d %s", code, body)
+	m, err := testcluster.Metrics(addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(body, "\n") {
-		name, v, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			t.Fatalf("metric %q: %v", line, err)
-		}
-		out[name] = f
-	}
-	return out
+	return m
 }
 
 // /metrics carries pebble's own figures, read at scrape time.

@@ -295,9 +295,7 @@ func (s *Server) closeStores() error {
 		errs = append(errs, s.state.Close())
 	}
 	if s.db != nil {
-		if s.pebbleStats != nil {
-			s.pebbleStats.close()
-		}
+		s.pebbleStats.close() // set with s.db
 		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)

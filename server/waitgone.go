@@ -200,15 +200,18 @@ func (c *conn) readOrPark(v znode.View, r *request, zxid int64) {
 		return
 	}
 	if _, err := v.Get(r.req.WaitGone); errors.Is(err, wire.ErrNoNode) {
-		c.complete(r, goneResponse(v, c.read(v, &r.req, zxid), &r.req))
+		resp := c.read(v, &r.req, zxid)
+		resp.Gone = succeeded(&r.req, &resp)
+		c.complete(r, resp)
 		return
 	}
 	// A read that fails fails now, not after the wait. The trial sets no
-	// watch; the answer below sets it as the read would.
+	// watch, which a read that fails would not have set either, so its
+	// answer is the read's; one that succeeds sets it when answered.
 	trial := r.req
 	trial.Watch = false
 	if resp := c.read(v, &trial, zxid); !succeeded(&r.req, &resp) {
-		c.complete(r, c.read(v, &r.req, zxid))
+		c.complete(r, resp)
 		return
 	}
 	wait := waitGoneDefault

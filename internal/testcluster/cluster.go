@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -472,6 +473,28 @@ func Get(addr, path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// Metrics fetches addr's /metrics and returns its unlabelled samples by
+// name.
+func Metrics(addr string) (map[string]float64, error) {
+	code, body := Get(addr, "/metrics")
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %d %s", code, body)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metric %q: %w", line, err)
+		}
+		out[name] = f
+	}
+	return out, nil
 }
 
 func (nd *Node) dumpLog() {
